@@ -1,0 +1,85 @@
+"""Histories joined to impressions, and the public `build_training_examples`."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from carousel.actions import unify_actions
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.history import build_histories, customer_days
+from carousel.quality import keep_valid
+from carousel.schemas import DAY_FORMAT
+
+EXAMPLE_COLUMNS = (
+    "dt",
+    "ranking_id",
+    "customer_id",
+    "position",
+    "item_id",
+    "is_order",
+    "actions",
+    "action_types",
+)
+
+
+def explode_impressions(impressions: DataFrame) -> DataFrame:
+    """Return one row per shown item of each valid raw impression row, with its 0-based position.
+
+    Returns:
+        `dt` ('yyyy-MM-dd'), `ranking_id`, `customer_id`, `position` int, `item_id` int, `is_order` boolean.
+    """
+    return (
+        keep_valid(impressions, "impressions")
+        .select(
+            F.date_format(F.try_to_date("dt", DAY_FORMAT), DAY_FORMAT).alias("dt"),
+            "ranking_id",
+            "customer_id",
+            F.posexplode("impressions").alias("position", "shown"),
+        )
+        .select(
+            "dt",
+            "ranking_id",
+            "customer_id",
+            "position",
+            F.col("shown.item_id").alias("item_id"),
+            F.col("shown.is_order").alias("is_order"),
+        )
+    )
+
+
+def join_histories(shown_items: DataFrame, histories: DataFrame) -> DataFrame:
+    """Return one row per shown item with its customer-day's history arrays beside it."""
+    return shown_items.join(histories, ["dt", "customer_id"], "inner").select(*EXAMPLE_COLUMNS)
+
+
+def build_training_examples(
+    impressions: DataFrame,
+    clicks: DataFrame,
+    add_to_carts: DataFrame,
+    orders: DataFrame,
+    history_length: int = DEFAULT_HISTORY_LENGTH,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> DataFrame:
+    """Return one training example per shown item of every valid impression row.
+
+    Args:
+        impressions, clicks, add_to_carts, orders: raw DataFrames with the columns of
+            `carousel.schemas.RAW_SCHEMAS` (extra columns are ignored).
+        history_length: N, the exact length of `actions` and `action_types`.
+        lookback_days: actions of days [dt - lookback_days, dt) count.
+
+    Returns:
+        `dt`, `ranking_id`, `customer_id`, `position` (0-based), `item_id`, `is_order`,
+        `actions` (N item ids, newest first, 0-padded) and `action_types` (N codes, 1 click,
+        2 add-to-cart, 3 order, 0 padding). Rows breaking a rule of `carousel.quality.RULES`
+        are left out: such an action is in no history, such an impression row yields no examples.
+
+    Raises:
+        carousel.schemas.SchemaContractError: an input lacks a required column or has one of
+            an incompatible type.
+    """
+    config = HistoryConfig(history_length=history_length, lookback_days=lookback_days)
+    actions = unify_actions(clicks, add_to_carts, orders)
+    histories = build_histories(actions, customer_days(impressions), config)
+    return join_histories(explode_impressions(impressions), histories)

@@ -1,0 +1,69 @@
+"""Data-quality rules as data: per raw source, rule name -> SQL predicate over conformed columns.
+
+A row is kept when every predicate of its source is TRUE; a predicate that is FALSE or NULL
+counts as broken, so every row is either kept or rejected, never both and never neither.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from carousel.schemas import DAY_FORMAT, conform
+
+
+def _positive(column: str) -> str:
+    return f"{column} IS NOT NULL AND {column} > 0"
+
+
+def _parsable_day(column: str) -> str:
+    return f"try_to_date({column}, '{DAY_FORMAT}') IS NOT NULL"
+
+
+RULES: dict[str, dict[str, str]] = {
+    "impressions": {
+        "dt_parsable": _parsable_day("dt"),
+        "ranking_id_present": "ranking_id IS NOT NULL",
+        "customer_id_positive": _positive("customer_id"),
+        "impressions_not_empty": "impressions IS NOT NULL AND size(impressions) > 0",
+        "impressions_items_valid": (
+            "forall(impressions, shown -> shown.item_id IS NOT NULL AND shown.item_id > 0 "
+            "AND shown.is_order IS NOT NULL)"
+        ),
+    },
+    "clicks": {
+        "dt_parsable": _parsable_day("dt"),
+        "customer_id_positive": _positive("customer_id"),
+        "item_id_positive": _positive("item_id"),
+        "click_time_present": "click_time IS NOT NULL",
+    },
+    "add_to_carts": {
+        "dt_parsable": _parsable_day("dt"),
+        "customer_id_positive": _positive("customer_id"),
+        "config_id_positive": _positive("config_id"),
+        "occurred_at_present": "occurred_at IS NOT NULL",
+    },
+    "orders": {
+        "order_date_present": "order_date IS NOT NULL",
+        "customer_id_positive": _positive("customer_id"),
+        "config_id_positive": _positive("config_id"),
+        "occurred_at_present": "occurred_at IS NOT NULL",
+    },
+}
+
+
+def rule_holds(predicate: str) -> Column:
+    """TRUE where the SQL predicate is TRUE; FALSE where it is FALSE or NULL."""
+    return F.coalesce(F.expr(predicate), F.lit(False))
+
+
+def all_rules_hold(source: str) -> Column:
+    """TRUE where a conformed row of `source` passes every rule of that source."""
+    return reduce(lambda left, right: left & right, (rule_holds(p) for p in RULES[source].values()))
+
+
+def keep_valid(df: DataFrame, source: str) -> DataFrame:
+    """Return the rows of a raw `source` that pass all its rules, conformed to the contract."""
+    return conform(df, source).where(all_rules_hold(source))

@@ -1,0 +1,519 @@
+"""Realistic raw inputs at any scale, generated lazily with native Spark expressions only.
+
+Every random draw is a hash of (seed, stream, row key) mapped to [0, 1), so the rows depend on
+the config alone: not on partitioning, task order, executor count or the session time zone.
+Customer activity is lognormal (a few heavy users, many light ones), items follow a Zipf law
+(id 1 is the most popular), and the dirty cases the pipeline must survive are appended as
+extra rows, so the clean rows are the same whatever `dirty_rate` is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from carousel.schemas import DAY_FORMAT, RAW_SCHEMAS
+
+EXTRA_COLUMN = "_ingested_at"
+"""The one column outside the contract that every generated source carries (a timestamp)."""
+
+ACTIVITY_SIGMA = 1.0
+"""Sigma of the lognormal customer activity weight; its mean is 1."""
+
+LOGIN_ACTIVITY_EXPONENT = 0.5
+"""Login odds grow with activity weight ** this; 0 would make logins independent of activity."""
+
+ACTION_MIX: dict[str, float] = {"clicks": 75.0, "add_to_carts": 7.5, "orders": 1.0}
+"""Relative volumes of the action sources (the production ratio of the spec)."""
+
+SIZES_PER_ITEM = 6
+"""simple_id = config_id * 100 + size, size in 1..SIZES_PER_ITEM."""
+
+BAD_DAY_STRINGS = ("2025-13-45", "not-a-date", "")
+"""The unparsable `dt` values the dirty rows use."""
+
+DIRTY_KINDS: dict[str, tuple[str, ...]] = {
+    "clicks": (
+        "null_customer_id",
+        "negative_customer_id",
+        "null_item_id",
+        "negative_item_id",
+        "null_click_time",
+        "null_dt",
+        "bad_dt_month",
+        "bad_dt_text",
+        "bad_dt_empty",
+        "duplicate",
+    ),
+    "add_to_carts": (
+        "null_customer_id",
+        "negative_customer_id",
+        "null_config_id",
+        "negative_config_id",
+        "null_occurred_at",
+        "null_dt",
+        "bad_dt_month",
+        "bad_dt_text",
+        "bad_dt_empty",
+        "duplicate",
+    ),
+    "orders": (
+        "null_customer_id",
+        "negative_customer_id",
+        "null_config_id",
+        "negative_config_id",
+        "null_occurred_at",
+        "null_order_date",
+        "duplicate",
+    ),
+    "impressions": (
+        "null_customer_id",
+        "negative_customer_id",
+        "null_dt",
+        "bad_dt_month",
+        "bad_dt_text",
+        "bad_dt_empty",
+        "null_impressions",
+        "empty_impressions",
+        "null_item_id_in_list",
+        "negative_item_id_in_list",
+        "duplicate",
+    ),
+}
+"""Per source, the kinds of dirty rows, in the order a dirty row's kind index refers to."""
+
+_MS_PER_DAY = 86_400_000
+_MS_PER_HOUR = 3_600_000
+_MAX_INGEST_LAG_MS = 15 * 60 * 1000
+_ROWS_PER_PARTITION = {"clicks": 1_000_000, "add_to_carts": 1_000_000, "orders": 1_000_000, "impressions": 200_000}
+# Candidate draws per shown slot: enough that Zipf collisions rarely exhaust them.
+_CANDIDATES_PER_SLOT = 3
+# Python ints: `int * 100 + size` must stay inside Spark's int under ANSI arithmetic.
+_MAX_ITEMS = (2**31 - 1 - SIZES_PER_ITEM) // 100
+_CLEAN = -1
+
+# Streams keep the draws of different purposes independent although they share row keys.
+_S_ACTIVITY_1, _S_ACTIVITY_2 = 1, 2
+_S_COUNT = 3
+_S_DAY, _S_TIME, _S_LATE, _S_ITEM, _S_SIZE, _S_LAG = 10, 11, 12, 13, 14, 15
+_S_DIRTY_COUNT, _S_DIRTY_PICK, _S_DIRTY_KIND = 20, 21, 22
+_S_LOGIN, _S_SHOWN, _S_FALLBACK, _S_IS_ORDER = 30, 31, 32, 33
+_SOURCE_CODE = {"impressions": 0, "clicks": 1, "add_to_carts": 2, "orders": 3}
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Scale and shape of the generated raw data.
+
+    Attributes:
+        customers: customer ids are 1..customers.
+        window_days: impression days, ending on `window_end`.
+        history_days: days of actions before the window; actions also continue through it.
+        window_end: last impression day (inclusive), 'yyyy-MM-dd'.
+        actions_per_customer_year: mean actions per customer per year, all sources together,
+            split clicks : add-to-carts : orders = 75 : 7.5 : 1.
+        items: item ids are 1..items, id 1 the most popular.
+        items_per_impression: distinct items in each impression row.
+        login_rate: mean fraction of customers with an impression row on a window day.
+        order_rate: P(is_order) of a shown item.
+        late_event_rate: fraction of actions whose day partition is the day after their timestamp's.
+        dirty_rate: extra dirty rows per source, as a fraction of its clean rows (0 = clean).
+        seed: same seed and config, same rows.
+    """
+
+    customers: int = 20_000
+    window_days: int = 14
+    history_days: int = 365
+    window_end: str = "2025-06-30"
+    actions_per_customer_year: float = 900.0
+    items: int = 50_000
+    items_per_impression: int = 10
+    login_rate: float = 0.1
+    order_rate: float = 0.02
+    late_event_rate: float = 0.01
+    dirty_rate: float = 0.001
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.customers <= 2**31 - 1:
+            raise ValueError(f"customers must be in 1..2**31-1, got {self.customers}")
+        if self.window_days < 1:
+            raise ValueError(f"window_days must be at least 1, got {self.window_days}")
+        if self.history_days < 0:
+            raise ValueError(f"history_days must be at least 0, got {self.history_days}")
+        dt.date.fromisoformat(self.window_end)
+        if self.actions_per_customer_year < 0:
+            raise ValueError(f"actions_per_customer_year must be >= 0, got {self.actions_per_customer_year}")
+        if not 1 <= self.items <= _MAX_ITEMS:
+            raise ValueError(f"items must be in 1..{_MAX_ITEMS}, got {self.items}")
+        if not 1 <= self.items_per_impression <= self.items:
+            raise ValueError(f"items_per_impression must be in 1..items, got {self.items_per_impression}")
+        for name in ("login_rate", "order_rate", "late_event_rate", "dirty_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+
+    @property
+    def window_start(self) -> dt.date:
+        """First impression day."""
+        return dt.date.fromisoformat(self.window_end) - dt.timedelta(days=self.window_days - 1)
+
+    @property
+    def history_start(self) -> dt.date:
+        """First day an action can happen on."""
+        return self.window_start - dt.timedelta(days=self.history_days)
+
+    @property
+    def action_days(self) -> int:
+        """Number of days actions are spread over: history plus window."""
+        return self.history_days + self.window_days
+
+    def expected_actions(self, source: str) -> float:
+        """Mean number of clean rows of an action source over the whole period."""
+        share = ACTION_MIX[source] / sum(ACTION_MIX.values())
+        return self.customers * self.actions_per_customer_year * self.action_days / 365.0 * share
+
+
+def generate_raw(spark: SparkSession, config: SyntheticConfig = SyntheticConfig()) -> dict[str, DataFrame]:
+    """Return lazily generated raw DataFrames keyed 'impressions', 'clicks', 'add_to_carts', 'orders'.
+
+    Each has the columns of `RAW_SCHEMAS[source]` with exactly those types, plus `EXTRA_COLUMN`.
+    With `dirty_rate` > 0, about `dirty_rate` times as many dirty rows as clean ones are appended
+    to each source, the kinds of `DIRTY_KINDS` in about equal numbers.
+
+    Args:
+        spark: the session the DataFrames belong to; its time zone does not change the rows.
+        config: scale, shape and seed.
+
+    Returns:
+        The four raw sources; nothing is computed until an action runs on them.
+    """
+    return {
+        "impressions": _impressions(spark, config),
+        "clicks": _actions(spark, config, "clicks"),
+        "add_to_carts": _actions(spark, config, "add_to_carts"),
+        "orders": _actions(spark, config, "orders"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Random draws
+
+
+def _uniform(*parts: Column | int) -> Column:
+    """A double in [0, 1), a pure function of `parts` (ints become literals)."""
+    hashed = F.xxhash64(*[part if isinstance(part, Column) else F.lit(part) for part in parts])
+    # The top 53 bits fill a double's mantissa exactly, so the result never rounds up to 1.
+    return F.shiftrightunsigned(hashed, 11).cast("double") / float(1 << 53)
+
+
+def _standard_normal(u1: Column, u2: Column) -> Column:
+    """A N(0, 1) draw from two independent uniforms (Box-Muller)."""
+    # 1 - u1 lies in (0, 1], so the log is finite.
+    return F.sqrt(F.lit(-2.0) * F.log(F.lit(1.0) - u1)) * F.cos(F.lit(2.0 * math.pi) * u2)
+
+
+def _zipf_item(u: Column, items: int) -> Column:
+    """An item id in 1..items with P(k) roughly proportional to 1/k."""
+    raw = F.floor(F.exp(u * F.lit(math.log(items + 1.0))))
+    return F.least(F.greatest(raw, F.lit(1)), F.lit(items)).cast("int")
+
+
+def _stochastic_round(expected: Column, u: Column) -> Column:
+    """floor(expected + u): an int whose mean is `expected`, so totals stay unbiased."""
+    return F.floor(expected + u).cast("int")
+
+
+def _one_to(n: Column) -> Column:
+    """The array 1..n, empty when n < 1 (sequence(1, 0) would count down)."""
+    return F.when(n >= 1, F.sequence(F.lit(1), n)).otherwise(F.array().cast("array<int>"))
+
+
+def _partitions(expected_rows: float, source: str, customers: int) -> int:
+    # Only the file count depends on this: every draw is a hash, not a per-partition stream.
+    return max(1, min(customers, math.ceil(expected_rows / _ROWS_PER_PARTITION[source])))
+
+
+# ---------------------------------------------------------------------------------------------
+# Customers
+
+
+def _customers(spark: SparkSession, config: SyntheticConfig, partitions: int) -> DataFrame:
+    """customer_id and `activity_z`, the standard normal behind the customer's activity weight."""
+    customer = F.col("id")
+    z = _standard_normal(
+        _uniform(config.seed, _S_ACTIVITY_1, customer), _uniform(config.seed, _S_ACTIVITY_2, customer)
+    )
+    return spark.range(1, config.customers + 1, numPartitions=partitions).select(
+        customer.cast("int").alias("customer_id"), z.alias("activity_z")
+    )
+
+
+def _lognormal_mean_one(z: Column, sigma: float) -> Column:
+    """exp(sigma z - sigma^2 / 2): lognormal with mean 1, so scaling by it keeps totals."""
+    return F.exp(F.lit(sigma) * z - F.lit(sigma * sigma / 2.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dirty rows
+
+
+def _null(source: str, column: str) -> Column:
+    return F.lit(None).cast(RAW_SCHEMAS[source][column].dataType)
+
+
+def _day_overrides(source: str) -> dict[str, dict[str, Column]]:
+    day_column = "order_date" if source == "orders" else "dt"
+    overrides = {f"null_{day_column}": {day_column: _null(source, day_column)}}
+    if source != "orders":
+        # order_date is a DATE, so only the string day partitions can hold unparsable text.
+        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS):
+            overrides[kind] = {"dt": F.lit(text)}
+    return overrides
+
+
+def _first_item_replaced(item_id: Column) -> Column:
+    """The impression list with its first item's id replaced by `item_id(old_id)`."""
+    return F.transform(
+        F.col("impressions"),
+        lambda shown, position: F.when(
+            position == 0, F.struct(item_id(shown["item_id"]).alias("item_id"), shown["is_order"].alias("is_order"))
+        ).otherwise(shown),
+    )
+
+
+def _dirty_overrides(source: str) -> dict[str, dict[str, Column]]:
+    """Per dirty kind, the columns it replaces (a duplicate replaces none)."""
+    overrides: dict[str, dict[str, Column]] = {
+        "null_customer_id": {"customer_id": _null(source, "customer_id")},
+        "negative_customer_id": {"customer_id": -F.col("customer_id")},
+        "duplicate": {},
+    }
+    overrides.update(_day_overrides(source))
+    if source == "impressions":
+        overrides["null_impressions"] = {"impressions": _null(source, "impressions")}
+        overrides["empty_impressions"] = {"impressions": F.array().cast(RAW_SCHEMAS[source]["impressions"].dataType)}
+        overrides["null_item_id_in_list"] = {"impressions": _first_item_replaced(lambda old: F.lit(None).cast("int"))}
+        overrides["negative_item_id_in_list"] = {"impressions": _first_item_replaced(lambda old: -old)}
+        return overrides
+    item = "item_id" if source == "clicks" else "config_id"
+    time = "click_time" if source == "clicks" else "occurred_at"
+    overrides[f"null_{item}"] = {item: _null(source, item)}
+    overrides[f"negative_{item}"] = {item: -F.col(item)}
+    overrides[f"null_{time}"] = {time: _null(source, time)}
+    return overrides
+
+
+def _dirty_kind(config: SyntheticConfig, source: str, *keys: Column) -> Column:
+    """Index into DIRTY_KINDS[source], spread evenly over the kinds."""
+    kinds = len(DIRTY_KINDS[source])
+    return F.floor(_uniform(config.seed, _S_DIRTY_KIND, _SOURCE_CODE[source], *keys) * kinds).cast("int")
+
+
+def _corrupted(rows: DataFrame, source: str) -> DataFrame:
+    """Apply the override of each row's `dirty_kind`; clean rows (kind -1) pass unchanged."""
+    overrides = _dirty_overrides(source)
+    kinds = DIRTY_KINDS[source]
+    assert set(kinds) == set(overrides), f"dirty kinds of {source} and their overrides disagree"
+    columns = []
+    for column in [*RAW_SCHEMAS[source].fieldNames(), EXTRA_COLUMN]:
+        expression = None
+        for index, kind in enumerate(kinds):
+            if column in overrides[kind]:
+                condition = F.col("dirty_kind") == index
+                value = overrides[kind][column]
+                expression = F.when(condition, value) if expression is None else expression.when(condition, value)
+        columns.append(F.col(column) if expression is None else expression.otherwise(F.col(column)).alias(column))
+    return rows.select(*columns)
+
+
+def _with_contract_types(rows: DataFrame, source: str) -> DataFrame:
+    # Casting to the contract's types also makes nested nullability match it exactly.
+    return rows.select(
+        *[F.col(field.name).cast(field.dataType).alias(field.name) for field in RAW_SCHEMAS[source].fields],
+        F.col(EXTRA_COLUMN),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions: clicks, add-to-carts, orders
+
+
+def _action_keys(spark: SparkSession, config: SyntheticConfig, source: str) -> DataFrame:
+    """(customer_id, k, dirty_kind): the k-th action of a customer; dirty rows repeat a clean k."""
+    partitions = _partitions(config.expected_actions(source), source, config.customers)
+    customers = _customers(spark, config, partitions)
+    code = _SOURCE_CODE[source]
+    customer = F.col("customer_id")
+    per_customer = config.expected_actions(source) / config.customers
+    weight = _lognormal_mean_one(F.col("activity_z"), ACTIVITY_SIGMA)
+    count = _stochastic_round(F.lit(per_customer) * weight, _uniform(config.seed, _S_COUNT, code, customer))
+    counted = customers.select(customer, count.alias("n"))
+    clean = counted.select(customer, F.explode(_one_to(F.col("n"))).alias("k"), F.lit(_CLEAN).alias("dirty_kind"))
+    if config.dirty_rate == 0:
+        return clean
+    # A separate small explode per customer picks the rows to corrupt, so the big clean branch
+    # pays nothing for dirtiness and stays identical whatever dirty_rate is.
+    dirty_count = _stochastic_round(
+        F.col("n") * F.lit(config.dirty_rate), _uniform(config.seed, _S_DIRTY_COUNT, code, customer)
+    )
+    j = F.col("j")
+    picked = F.floor(_uniform(config.seed, _S_DIRTY_PICK, code, customer, j) * F.col("n")).cast("int") + 1
+    dirty = (
+        counted.select(customer, "n", F.explode(_one_to(dirty_count)).alias("j"))
+        .select(customer, picked.alias("k"), _dirty_kind(config, source, customer, j).alias("dirty_kind"))
+    )
+    return clean.unionByName(dirty)
+
+
+def _action_draws(config: SyntheticConfig, source: str) -> list[Column]:
+    """The per-action random draws, as columns named for the later steps."""
+    code = _SOURCE_CODE[source]
+    key = (config.seed, code, F.col("customer_id"), F.col("k"))
+    day = F.floor(_uniform(key[0], _S_DAY, *key[1:]) * config.action_days).cast("int")
+    late = _uniform(key[0], _S_LATE, *key[1:]) < F.lit(config.late_event_rate)
+    u_time = _uniform(key[0], _S_TIME, *key[1:])
+    # A late event is one that happened just before midnight and landed in the next partition.
+    ms_in_day = F.when(late, F.lit(23 * _MS_PER_HOUR) + F.floor(u_time * _MS_PER_HOUR)).otherwise(
+        F.floor(u_time * _MS_PER_DAY)
+    )
+    return [
+        day.alias("day"),
+        late.alias("late"),
+        ms_in_day.cast("long").alias("ms_in_day"),
+        _zipf_item(_uniform(key[0], _S_ITEM, *key[1:]), config.items).alias("item"),
+        (F.floor(_uniform(key[0], _S_SIZE, *key[1:]) * SIZES_PER_ITEM) + 1).cast("int").alias("size"),
+        F.floor(_uniform(key[0], _S_LAG, *key[1:]) * _MAX_INGEST_LAG_MS).cast("long").alias("lag_ms"),
+    ]
+
+
+def _action_columns(config: SyntheticConfig, source: str) -> list[Column]:
+    """The contract columns plus EXTRA_COLUMN, from the draws of `_action_draws`."""
+    start_ms = (config.history_start - dt.date(1970, 1, 1)).days * _MS_PER_DAY
+    day_start_ms = F.lit(start_ms) + F.col("day").cast("long") * _MS_PER_DAY
+    event_ms = day_start_ms + F.col("ms_in_day")
+    # Late events were ingested after midnight, in the next day's landing batch.
+    ingested_ms = F.when(F.col("late"), day_start_ms + _MS_PER_DAY).otherwise(event_ms) + F.col("lag_ms")
+    # DATE arithmetic and formatting never consult the session time zone.
+    partition_day = F.date_add(F.lit(config.history_start), F.col("day") + F.col("late").cast("int"))
+    event_time = F.timestamp_millis(event_ms)
+    item = F.col("item")
+    if source == "clicks":
+        values = {"dt": F.date_format(partition_day, DAY_FORMAT), "item_id": item, "click_time": event_time}
+    else:
+        values = {
+            "config_id": item,
+            "simple_id": item * 100 + F.col("size"),
+            "occurred_at": event_time,
+        }
+        if source == "orders":
+            values["order_date"] = partition_day
+        else:
+            values["dt"] = F.date_format(partition_day, DAY_FORMAT)
+    values["customer_id"] = F.col("customer_id")
+    values[EXTRA_COLUMN] = F.timestamp_millis(ingested_ms)
+    return [values[name].alias(name) for name in [*RAW_SCHEMAS[source].fieldNames(), EXTRA_COLUMN]] + [
+        F.col("dirty_kind")
+    ]
+
+
+def _actions(spark: SparkSession, config: SyntheticConfig, source: str) -> DataFrame:
+    keys = _action_keys(spark, config, source)
+    rows = keys.select("customer_id", "k", "dirty_kind", *_action_draws(config, source)).select(
+        *_action_columns(config, source)
+    )
+    if config.dirty_rate > 0:
+        rows = _corrupted(rows, source)
+    return _with_contract_types(rows, source)
+
+
+# ---------------------------------------------------------------------------------------------
+# Impressions
+
+
+def _login_probability(config: SyntheticConfig, z: Column) -> Column:
+    """P(a customer has an impression row on a day): rises with activity, averages login_rate."""
+    # E[exp(a z - a^2/2)] = 1 for z ~ N(0, 1), so the mean stays login_rate up to the clamp at 1.
+    tilt = _lognormal_mean_one(z, LOGIN_ACTIVITY_EXPONENT * ACTIVITY_SIGMA)
+    return F.least(F.lit(config.login_rate) * tilt, F.lit(1.0))
+
+
+def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
+    """(customer_id, day, dirty_kind): day is the window day index of a customer's login."""
+    expected = config.customers * config.window_days * config.login_rate
+    customers = _customers(spark, config, _partitions(expected, "impressions", config.customers))
+    customer, day = F.col("customer_id"), F.col("day")
+    logged_in = _uniform(config.seed, _S_LOGIN, customer, day) < _login_probability(config, F.col("activity_z"))
+    clean = (
+        customers.select(customer, "activity_z", F.explode(F.sequence(F.lit(0), F.lit(config.window_days - 1))).alias("day"))
+        .where(logged_in)
+        .select(customer, day, F.lit(_CLEAN).alias("dirty_kind"))
+    )
+    if config.dirty_rate == 0:
+        return clean
+    code = _SOURCE_CODE["impressions"]
+    # Impressions are small (customers x window days x login rate), so re-deriving them for the
+    # dirty branch costs little.
+    dirty = clean.where(_uniform(config.seed, _S_DIRTY_PICK, code, customer, day) < F.lit(config.dirty_rate)).select(
+        customer, day, _dirty_kind(config, "impressions", customer, day).alias("dirty_kind")
+    )
+    return clean.unionByName(dirty)
+
+
+def _shown_items(config: SyntheticConfig) -> Column:
+    """items_per_impression distinct Zipf-popular item ids for the row's (customer_id, day)."""
+    n, items, seed = config.items_per_impression, config.items, config.seed
+    customer, day = F.col("customer_id"), F.col("day")
+    candidates = F.transform(
+        F.sequence(F.lit(0), F.lit(n * _CANDIDATES_PER_SLOT - 1)),
+        lambda i: _zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items),
+    )
+    # n consecutive ids (mod items) are always distinct, so the list is never short even
+    # when the Zipf draws collide a lot (tiny catalogues).
+    start = F.floor(_uniform(seed, _S_FALLBACK, customer, day) * items)
+    fallback = F.transform(F.sequence(F.lit(0), F.lit(n - 1)), lambda j: (F.pmod(start + j, F.lit(items)) + 1).cast("int"))
+    return F.slice(F.array_distinct(F.concat(candidates, fallback)), 1, n)
+
+
+def _impression_columns(config: SyntheticConfig) -> list[Column]:
+    customer, day = F.col("customer_id"), F.col("day")
+    seed = config.seed
+    dt_text = F.date_format(F.date_add(F.lit(config.window_start), day), DAY_FORMAT)
+    impressions = F.transform(
+        _shown_items(config),
+        lambda item, position: F.struct(
+            item.alias("item_id"),
+            (_uniform(seed, _S_IS_ORDER, customer, day, position) < F.lit(config.order_rate)).alias("is_order"),
+        ),
+    )
+    # A corrupted copy is a different ranking; only clean rows and exact duplicates share an id.
+    variant = F.when(F.col("dirty_kind") == DIRTY_KINDS["impressions"].index("duplicate"), F.lit(_CLEAN)).otherwise(
+        F.col("dirty_kind")
+    )
+    ranking_id = F.substring(F.sha2(F.concat_ws("|", F.lit(str(seed)), dt_text, customer.cast("string"), variant.cast("string")), 256), 1, 32)
+    start_ms = (config.window_start - dt.date(1970, 1, 1)).days * _MS_PER_DAY
+    # The day's impression log lands in the early hours of the next day.
+    ingested_ms = (
+        F.lit(start_ms + _MS_PER_DAY + 2 * _MS_PER_HOUR)
+        + day.cast("long") * _MS_PER_DAY
+        + F.floor(_uniform(seed, _S_LAG, customer, day) * _MS_PER_HOUR)
+    )
+    return [
+        dt_text.alias("dt"),
+        ranking_id.alias("ranking_id"),
+        customer.alias("customer_id"),
+        impressions.alias("impressions"),
+        F.timestamp_millis(ingested_ms).alias(EXTRA_COLUMN),
+        F.col("dirty_kind"),
+    ]
+
+
+def _impressions(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
+    rows = _impression_keys(spark, config).select(*_impression_columns(config))
+    if config.dirty_rate > 0:
+        rows = _corrupted(rows, "impressions")
+    return _with_contract_types(rows, "impressions")

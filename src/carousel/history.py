@@ -63,8 +63,16 @@ def _or_empty(column: str) -> Column:
     return F.coalesce(F.col(column), F.array().cast(T.ArrayType(ACTION_STRUCT)))
 
 
+def _impression_day_bounds(days: DataFrame) -> DataFrame:
+    return (
+        days.select("customer_id", F.to_date("dt", DAY_FORMAT).alias("day"))
+        .groupBy("customer_id")
+        .agg(F.min("day").alias("first_day"), F.max("day").alias("last_day"))
+    )
+
+
 def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
-    """Return one row per customer of `days` with actions: every action any of its days may show, newest first.
+    """Return one row per customer of `days`: every action any of its days may show, newest first.
 
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
@@ -72,14 +80,10 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         config: history length N and lookback days L.
 
     Returns:
-        `customer_id`, `candidates` (array of `ACTION_STRUCT`, sorted newest first).
+        `customer_id`, `candidates` (array of `ACTION_STRUCT`, sorted newest first; empty when none).
     """
     lookback = config.lookback_days
-    bounds = (
-        days.select("customer_id", F.to_date("dt", DAY_FORMAT).alias("day"))
-        .groupBy("customer_id")
-        .agg(F.min("day").alias("first_day"), F.max("day").alias("last_day"))
-    )
+    bounds = _impression_day_bounds(days)
     scoped = actions.join(bounds, "customer_id").where(
         (F.col("action_day") >= F.date_sub("first_day", lookback)) & (F.col("action_day") < F.col("last_day"))
     )
@@ -93,9 +97,11 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         .where(F.col("newest_rank") <= config.history_length)
     )
     rest_of_scope = scoped.where(~seen_by_every_day)
+    # Left joins onto the per-customer bounds keep its hash partitioning by customer_id, so the
+    # sorted arrays are never shuffled again (a full outer join would lose it).
     return (
-        _collect_actions(newest_before_window, "before_window")
-        .join(_collect_actions(rest_of_scope, "rest"), "customer_id", "full_outer")
+        bounds.join(_collect_actions(newest_before_window, "before_window"), "customer_id", "left")
+        .join(_collect_actions(rest_of_scope, "rest"), "customer_id", "left")
         .select(
             "customer_id",
             F.sort_array(F.concat(_or_empty("before_window"), _or_empty("rest")), asc=False).alias("candidates"),
@@ -123,7 +129,7 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
     day = F.to_date("dt", DAY_FORMAT)
     visible = F.slice(
         F.filter(
-            _or_empty("candidates"),
+            "candidates",
             lambda action: (action["action_day"] < day)
             & (action["action_day"] >= F.date_sub(day, config.lookback_days)),
         ),
@@ -131,7 +137,7 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
         length,
     )
     return (
-        days.join(candidate_histories(actions, days, config), "customer_id", "left")
+        days.join(candidate_histories(actions, days, config), "customer_id")
         .select("dt", "customer_id", visible.alias("visible"))
         .select(
             "dt",

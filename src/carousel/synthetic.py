@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -90,7 +91,12 @@ DIRTY_KINDS: dict[str, tuple[str, ...]] = {
 _MS_PER_DAY = 86_400_000
 _MS_PER_HOUR = 3_600_000
 _MAX_INGEST_LAG_MS = 15 * 60 * 1000
-_ROWS_PER_PARTITION = {"clicks": 1_000_000, "add_to_carts": 1_000_000, "orders": 1_000_000, "impressions": 200_000}
+_ROWS_PER_PARTITION = {
+    "clicks": 1_000_000,
+    "add_to_carts": 1_000_000,
+    "orders": 1_000_000,
+    "impressions": 200_000,  # wide rows: ten structs each
+}
 # Candidate draws per shown slot: enough that Zipf collisions rarely exhaust them.
 _CANDIDATES_PER_SLOT = 3
 # Python ints: `int * 100 + size` must stay inside Spark's int under ANSI arithmetic.
@@ -276,12 +282,13 @@ def _day_overrides(source: str) -> dict[str, dict[str, Column]]:
     return overrides
 
 
-def _first_item_replaced(item_id: Column) -> Column:
-    """The impression list with its first item's id replaced by `item_id(old_id)`."""
+def _first_item_replaced(new_id: Callable[[Column], Column]) -> Column:
+    """The impression list with its first item's id replaced by `new_id(old_id)`."""
     return F.transform(
         F.col("impressions"),
         lambda shown, position: F.when(
-            position == 0, F.struct(item_id(shown["item_id"]).alias("item_id"), shown["is_order"].alias("is_order"))
+            position == 0,
+            F.struct(new_id(shown["item_id"]).alias("item_id"), shown["is_order"].alias("is_order")),
         ).otherwise(shown),
     )
 
@@ -296,8 +303,10 @@ def _dirty_overrides(source: str) -> dict[str, dict[str, Column]]:
     overrides.update(_day_overrides(source))
     if source == "impressions":
         overrides["null_impressions"] = {"impressions": _null(source, "impressions")}
-        overrides["empty_impressions"] = {"impressions": F.array().cast(RAW_SCHEMAS[source]["impressions"].dataType)}
-        overrides["null_item_id_in_list"] = {"impressions": _first_item_replaced(lambda old: F.lit(None).cast("int"))}
+        empty = F.array().cast(RAW_SCHEMAS[source]["impressions"].dataType)
+        overrides["empty_impressions"] = {"impressions": empty}
+        no_id = _first_item_replaced(lambda old: F.lit(None).cast("int"))
+        overrides["null_item_id_in_list"] = {"impressions": no_id}
         overrides["negative_item_id_in_list"] = {"impressions": _first_item_replaced(lambda old: -old)}
         return overrides
     item = "item_id" if source == "clicks" else "config_id"
@@ -366,28 +375,32 @@ def _action_keys(spark: SparkSession, config: SyntheticConfig, source: str) -> D
     dirty = (
         counted.select(customer, "n", F.explode(_one_to(dirty_count)).alias("j"))
         .select(customer, picked.alias("k"), _dirty_kind(config, source, customer, j).alias("dirty_kind"))
+        # Dirty rows are few; spread over as many partitions as the clean ones they would make
+        # a crowd of tiny files.
+        .coalesce(max(1, math.ceil(partitions * config.dirty_rate)))
     )
     return clean.unionByName(dirty)
 
 
 def _action_draws(config: SyntheticConfig, source: str) -> list[Column]:
     """The per-action random draws, as columns named for the later steps."""
-    code = _SOURCE_CODE[source]
-    key = (config.seed, code, F.col("customer_id"), F.col("k"))
-    day = F.floor(_uniform(key[0], _S_DAY, *key[1:]) * config.action_days).cast("int")
-    late = _uniform(key[0], _S_LATE, *key[1:]) < F.lit(config.late_event_rate)
-    u_time = _uniform(key[0], _S_TIME, *key[1:])
+    code, customer, k = _SOURCE_CODE[source], F.col("customer_id"), F.col("k")
+
+    def draw(stream: int) -> Column:
+        return _uniform(config.seed, stream, code, customer, k)
+
+    late = draw(_S_LATE) < F.lit(config.late_event_rate)
     # A late event is one that happened just before midnight and landed in the next partition.
-    ms_in_day = F.when(late, F.lit(23 * _MS_PER_HOUR) + F.floor(u_time * _MS_PER_HOUR)).otherwise(
-        F.floor(u_time * _MS_PER_DAY)
+    ms_in_day = F.when(late, F.lit(23 * _MS_PER_HOUR) + F.floor(draw(_S_TIME) * _MS_PER_HOUR)).otherwise(
+        F.floor(draw(_S_TIME) * _MS_PER_DAY)
     )
     return [
-        day.alias("day"),
+        F.floor(draw(_S_DAY) * config.action_days).cast("int").alias("day"),
         late.alias("late"),
         ms_in_day.cast("long").alias("ms_in_day"),
-        _zipf_item(_uniform(key[0], _S_ITEM, *key[1:]), config.items).alias("item"),
-        (F.floor(_uniform(key[0], _S_SIZE, *key[1:]) * SIZES_PER_ITEM) + 1).cast("int").alias("size"),
-        F.floor(_uniform(key[0], _S_LAG, *key[1:]) * _MAX_INGEST_LAG_MS).cast("long").alias("lag_ms"),
+        _zipf_item(draw(_S_ITEM), config.items).alias("item"),
+        (F.floor(draw(_S_SIZE) * SIZES_PER_ITEM) + 1).cast("int").alias("size"),
+        F.floor(draw(_S_LAG) * _MAX_INGEST_LAG_MS).cast("long").alias("lag_ms"),
     ]
 
 
@@ -449,7 +462,7 @@ def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
     customer, day = F.col("customer_id"), F.col("day")
     logged_in = _uniform(config.seed, _S_LOGIN, customer, day) < _login_probability(config, F.col("activity_z"))
     clean = (
-        customers.select(customer, "activity_z", F.explode(F.sequence(F.lit(0), F.lit(config.window_days - 1))).alias("day"))
+        customers.select(customer, "activity_z", F.explode(_window_day_indexes(config)).alias("day"))
         .where(logged_in)
         .select(customer, day, F.lit(_CLEAN).alias("dirty_kind"))
     )
@@ -458,10 +471,16 @@ def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
     code = _SOURCE_CODE["impressions"]
     # Impressions are small (customers x window days x login rate), so re-deriving them for the
     # dirty branch costs little.
-    dirty = clean.where(_uniform(config.seed, _S_DIRTY_PICK, code, customer, day) < F.lit(config.dirty_rate)).select(
+    picked = _uniform(config.seed, _S_DIRTY_PICK, code, customer, day) < F.lit(config.dirty_rate)
+    dirty = clean.where(picked).select(
         customer, day, _dirty_kind(config, "impressions", customer, day).alias("dirty_kind")
     )
     return clean.unionByName(dirty)
+
+
+def _window_day_indexes(config: SyntheticConfig) -> Column:
+    """The array 0..window_days-1; day index d is window_start + d."""
+    return F.sequence(F.lit(0), F.lit(config.window_days - 1))
 
 
 def _shown_items(config: SyntheticConfig) -> Column:
@@ -475,7 +494,9 @@ def _shown_items(config: SyntheticConfig) -> Column:
     # n consecutive ids (mod items) are always distinct, so the list is never short even
     # when the Zipf draws collide a lot (tiny catalogues).
     start = F.floor(_uniform(seed, _S_FALLBACK, customer, day) * items)
-    fallback = F.transform(F.sequence(F.lit(0), F.lit(n - 1)), lambda j: (F.pmod(start + j, F.lit(items)) + 1).cast("int"))
+    fallback = F.transform(
+        F.sequence(F.lit(0), F.lit(n - 1)), lambda j: (F.pmod(start + j, F.lit(items)) + 1).cast("int")
+    )
     return F.slice(F.array_distinct(F.concat(candidates, fallback)), 1, n)
 
 
@@ -491,10 +512,10 @@ def _impression_columns(config: SyntheticConfig) -> list[Column]:
         ),
     )
     # A corrupted copy is a different ranking; only clean rows and exact duplicates share an id.
-    variant = F.when(F.col("dirty_kind") == DIRTY_KINDS["impressions"].index("duplicate"), F.lit(_CLEAN)).otherwise(
-        F.col("dirty_kind")
-    )
-    ranking_id = F.substring(F.sha2(F.concat_ws("|", F.lit(str(seed)), dt_text, customer.cast("string"), variant.cast("string")), 256), 1, 32)
+    is_exact_copy = F.col("dirty_kind") == DIRTY_KINDS["impressions"].index("duplicate")
+    variant = F.when(is_exact_copy, F.lit(_CLEAN)).otherwise(F.col("dirty_kind"))
+    ranking_key = F.concat_ws("|", F.lit(str(seed)), dt_text, customer.cast("string"), variant.cast("string"))
+    ranking_id = F.substring(F.sha2(ranking_key, 256), 1, 32)
     start_ms = (config.window_start - dt.date(1970, 1, 1)).days * _MS_PER_DAY
     # The day's impression log lands in the early hours of the next day.
     ingested_ms = (

@@ -1,0 +1,26 @@
+# Two commands from a fresh clone: `make run` (main job on generated data) and `make test`.
+# Both create .venv first when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test test-fast clean
+
+$(BIN)/carousel: requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	bash scripts/fetch_jars.sh $(BIN)/python
+	touch $@
+
+run: $(BIN)/carousel
+	$(BIN)/carousel run $(ARGS)
+
+test: $(BIN)/carousel
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-fast: $(BIN)/carousel
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+clean:
+	rm -rf data spark-warehouse metastore_db derby.log

@@ -1,0 +1,189 @@
+"""`carousel generate | build | run`: the local runner over generated or given raw data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from carousel.actions import unify_actions
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.examples import explode_impressions
+from carousel.history import build_histories, customer_days
+from carousel.quality import keep_valid
+from carousel.storage import RAW_SOURCES, delta_row_count, read_source, write_delta
+
+log = logging.getLogger("carousel")
+
+OUTPUT_TABLES = ("customer_histories", "shown_items")
+RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
+
+
+@contextmanager
+def stage(name: str) -> Iterator[dict]:
+    """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict."""
+    facts: dict = {}
+    log.info("%s ...", name)
+    started = time.perf_counter()
+    yield facts
+    details = ", ".join(f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items())
+    log.info("%s done in %.1f s%s", name, time.perf_counter() - started, f" ({details})" if details else "")
+
+
+def _spark(args: argparse.Namespace) -> SparkSession:
+    from carousel.spark import local_spark
+
+    return local_spark(
+        "carousel-cli",
+        shuffle_partitions=args.shuffle_partitions,
+        driver_memory=args.driver_memory,
+    )
+
+
+def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
+    """Write synthetic raw sources as Delta tables under `out`; return rows written per source."""
+    from carousel.synthetic import generate_raw
+
+    written = {}
+    for source, frame in generate_raw(spark, config).items():
+        path = os.path.join(out, source)
+        with stage(f"generate {source}") as facts:
+            write_delta(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
+            written[source] = facts["rows"] = delta_row_count(spark, path)
+    return written
+
+
+def _in_window(impressions: DataFrame, from_dt: str | None, to_dt: str | None) -> DataFrame:
+    if from_dt:
+        impressions = impressions.where(F.col("dt") >= from_dt)
+    if to_dt:
+        impressions = impressions.where(F.col("dt") <= to_dt)
+    return impressions
+
+
+def build(
+    spark: SparkSession,
+    sources: dict[str, str],
+    out: str,
+    config: HistoryConfig,
+    from_dt: str | None = None,
+    to_dt: str | None = None,
+) -> dict[str, int]:
+    """Build `customer_histories` and `shown_items` as Delta tables under `out`, partitioned by dt.
+
+    Args:
+        sources: raw source per name of `RAW_SOURCES`: a table name or a path.
+        out: directory of the output tables.
+        config: history length and lookback days.
+        from_dt, to_dt: optional inclusive bounds on the impressions' dt ('yyyy-MM-dd').
+
+    Returns:
+        Rows written per output table.
+    """
+    raw = {}
+    with stage("read raw sources") as facts:
+        for name in RAW_SOURCES:
+            raw[name] = read_source(spark, sources[name])
+            facts[f"{name}_rows"] = raw[name].count()
+            facts[f"{name}_valid"] = keep_valid(raw[name], name).count()
+    impressions = _in_window(raw["impressions"], from_dt, to_dt)
+    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+    written = {}
+    with stage("customer_histories") as facts:
+        path = os.path.join(out, "customer_histories")
+        write_delta(build_histories(actions, customer_days(impressions), config), path)
+        written["customer_histories"] = facts["rows"] = delta_row_count(spark, path)
+    with stage("shown_items") as facts:
+        path = os.path.join(out, "shown_items")
+        write_delta(explode_impressions(impressions), path)
+        written["shown_items"] = facts["rows"] = delta_row_count(spark, path)
+    return written
+
+
+def _synthetic_config(args: argparse.Namespace):
+    from carousel.synthetic import SyntheticConfig
+
+    names = {field.name for field in fields(SyntheticConfig)}
+    return SyntheticConfig(**{name: value for name, value in vars(args).items() if name in names and value is not None})
+
+
+def _add_spark_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shuffle-partitions", type=int, default=8, help="spark.sql.shuffle.partitions (default 8)")
+    parser.add_argument("--driver-memory", default="6g", help="local Spark driver memory (default 6g)")
+
+
+def _add_generate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--customers", type=int, help="number of customers (default 20000)")
+    parser.add_argument("--window-days", type=int, help="impression days (default 14)")
+    parser.add_argument("--history-days", type=int, help="days of actions before the window (default 365)")
+    parser.add_argument("--window-end", help="last impression day, yyyy-MM-dd (default 2025-06-30)")
+    parser.add_argument("--actions-per-customer-year", type=float, help="mean actions per customer per year (default 900)")
+    parser.add_argument("--dirty-rate", type=float, help="share of extra dirty rows per source (default 0.001)")
+    parser.add_argument("--seed", type=int, help="random seed (default 7)")
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history-length", type=int, default=DEFAULT_HISTORY_LENGTH, help="N (default 1000)")
+    parser.add_argument("--lookback-days", type=int, default=DEFAULT_LOOKBACK_DAYS, help="(default 365)")
+    parser.add_argument("--from-dt", help="first impression dt to build, yyyy-MM-dd (default: all)")
+    parser.add_argument("--to-dt", help="last impression dt to build, yyyy-MM-dd (default: all)")
+    for name in RAW_SOURCES:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help=f"{name}: table name or path (default INPUT/{name})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carousel", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate_cmd = commands.add_parser("generate", help="write synthetic raw data (Delta tables) to --out")
+    generate_cmd.add_argument("--out", default="data/raw", help="output directory (default data/raw)")
+    _add_generate_options(generate_cmd)
+    _add_spark_options(generate_cmd)
+
+    build_cmd = commands.add_parser("build", help="build the training data from raw tables or paths")
+    build_cmd.add_argument("--input", default="data/raw", help="directory holding the four raw sources (default data/raw)")
+    build_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
+    _add_build_options(build_cmd)
+    _add_spark_options(build_cmd)
+
+    run_cmd = commands.add_parser("run", help="generate raw data (unless --input has it) and build, in one go")
+    run_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
+    run_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
+    _add_generate_options(run_cmd)
+    _add_build_options(run_cmd)
+    _add_spark_options(run_cmd)
+    return parser
+
+
+def _sources(args: argparse.Namespace) -> dict[str, str]:
+    return {name: getattr(args, name) or os.path.join(args.input, name) for name in RAW_SOURCES}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `carousel` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    started = time.perf_counter()
+    spark = _spark(args)
+    if args.command in ("generate", "run") and (args.command == "generate" or not os.path.isdir(args.input)):
+        target = args.out if args.command == "generate" else args.input
+        generate(spark, target, _synthetic_config(args))
+    if args.command in ("build", "run"):
+        config = HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days)
+        written = build(spark, _sources(args), args.out, config, args.from_dt, args.to_dt)
+        for table, rows in written.items():
+            log.info("wrote %s: %s rows -> %s", table, f"{rows:,}", os.path.join(args.out, table))
+    log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Reading raw sources (a table name or a path) and writing outputs as Delta tables."""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import DataFrame, SparkSession
+
+RAW_SOURCES = ("impressions", "clicks", "add_to_carts", "orders")
+
+
+def is_path(source: str) -> bool:
+    """A source with a slash, a URI scheme or an existing directory is a path; anything else a table name."""
+    return "/" in source or "://" in source or os.path.isdir(source)
+
+
+def read_source(spark: SparkSession, source: str) -> DataFrame:
+    """Return a raw source: a catalog table, a Delta directory, or a Parquet directory or file.
+
+    Raises:
+        FileNotFoundError: `source` looks like a path but nothing is there.
+    """
+    if not is_path(source):
+        return spark.table(source)
+    if "://" not in source and not os.path.exists(source):
+        raise FileNotFoundError(f"raw source '{source}' does not exist")
+    if os.path.isdir(os.path.join(source, "_delta_log")):
+        return spark.read.format("delta").load(source)
+    # Partition values stay strings, as the raw contract's `dt` is a string.
+    return spark.read.option("recursiveFileLookup", "false").parquet(source)
+
+
+def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> None:
+    """Replace the Delta table at `path` with `df`, partitioned by `partition_by`."""
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.save(path)
+
+
+def delta_row_count(spark: SparkSession, path: str) -> int:
+    """Rows in the Delta table at `path` (answered from Delta's file statistics where it can)."""
+    return spark.read.format("delta").load(path).count()

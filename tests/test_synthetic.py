@@ -1,0 +1,263 @@
+"""The generated raw data: contract schemas, determinism, realistic shape, and dirty rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from functools import reduce
+
+import pytest
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from carousel.schemas import RAW_SCHEMAS
+from carousel.synthetic import BAD_DAY_STRINGS, DIRTY_KINDS, EXTRA_COLUMN, SyntheticConfig, generate_raw
+
+SMALL = SyntheticConfig(
+    customers=200, history_days=30, window_days=3, items=2_000, late_event_rate=0.05, dirty_rate=0.0
+)
+SOURCES = ("impressions", "clicks", "add_to_carts", "orders")
+
+
+@pytest.fixture(scope="module")
+def small_raw(spark) -> dict[str, DataFrame]:
+    """The clean SMALL sources, built once: building the plans costs more than running them."""
+    return generate_raw(spark, SMALL)
+
+
+def _utc_day(timestamp: Column) -> Column:
+    """The UTC calendar day of an instant, whatever the session time zone."""
+    return F.date_from_unix_date(F.floor(F.unix_seconds(timestamp) / 86_400).cast("int"))
+
+
+def _event_time(source: str) -> str:
+    return "click_time" if source == "clicks" else "occurred_at"
+
+
+def _item(source: str) -> str:
+    return "item_id" if source == "clicks" else "config_id"
+
+
+def test_config_rejects_impossible_values() -> None:
+    with pytest.raises(ValueError):
+        SyntheticConfig(login_rate=1.5)
+    with pytest.raises(ValueError):
+        SyntheticConfig(customers=0)
+    with pytest.raises(ValueError):
+        SyntheticConfig(items=5, items_per_impression=10)
+    with pytest.raises(ValueError):
+        SyntheticConfig(window_end="2025-02-30")
+
+
+def test_schemas_are_the_contract_plus_one_extra_column(spark, small_raw) -> None:
+    dirty_raw = generate_raw(spark, replace(SMALL, dirty_rate=0.01))
+    assert set(small_raw) == set(dirty_raw) == set(SOURCES)
+    for source, df in [*small_raw.items(), *dirty_raw.items()]:
+        contract = RAW_SCHEMAS[source]
+        assert df.columns == [*contract.fieldNames(), EXTRA_COLUMN], source
+        for field in contract.fields:
+            assert df.schema[field.name].dataType == field.dataType, (source, field.name)
+        assert df.schema[EXTRA_COLUMN].dataType.simpleString() == "timestamp"
+
+
+def _fingerprint(df: DataFrame) -> tuple[int, int]:
+    """(rows, order-independent checksum of every column): equal fingerprints mean equal rows."""
+    # Instants enter as epoch micros so the checksum does not read the session time zone.
+    columns = [
+        F.unix_micros(c) if df.schema[c].dataType.simpleString() == "timestamp" else F.col(c) for c in df.columns
+    ]
+    row = df.agg(F.count("*"), F.sum(F.xxhash64(*columns).cast("decimal(38,0)"))).first()
+    return row[0], int(row[1])
+
+
+def test_same_config_gives_same_rows_and_another_seed_does_not(spark) -> None:
+    config = replace(SMALL, dirty_rate=0.05)
+    first, second = generate_raw(spark, config), generate_raw(spark, config)
+    for source in SOURCES:
+        assert _fingerprint(first[source]) == _fingerprint(second[source]), source
+    assert sorted(first["orders"].collect(), key=repr) == sorted(second["orders"].collect(), key=repr)
+    other = generate_raw(spark, replace(config, seed=config.seed + 1))["clicks"]
+    assert _fingerprint(other) != _fingerprint(first["clicks"])
+
+
+def test_rows_do_not_depend_on_the_session_time_zone(spark) -> None:
+    config = replace(SMALL, dirty_rate=0.05)
+    original = spark.conf.get("spark.sql.session.timeZone")
+    utc = {source: _fingerprint(df) for source, df in generate_raw(spark, config).items()}
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "Pacific/Kiritimati")
+        shifted = {source: _fingerprint(df) for source, df in generate_raw(spark, config).items()}
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", original)
+    assert utc == shifted
+
+
+def test_each_window_day_has_about_login_rate_customers_once_each(spark) -> None:
+    config = replace(SMALL, customers=2_000, login_rate=0.2, order_rate=0.1)
+    impressions = generate_raw(spark, config)["impressions"]
+    shown = F.col("impressions")
+    per_day = {
+        row["dt"]: row
+        for row in impressions.groupBy("dt")
+        .agg(
+            F.count("*").alias("rows"),
+            F.countDistinct("customer_id").alias("customers"),
+            F.countDistinct("ranking_id").alias("rankings"),
+            F.min(F.size(shown)).alias("min_size"),
+            F.max(F.size(shown)).alias("max_size"),
+            F.min(F.size(F.array_distinct(shown["item_id"]))).alias("min_distinct"),
+            F.sum(F.aggregate(shown, F.lit(0), lambda acc, x: acc + x["is_order"].cast("int"))).alias("orders"),
+            F.min(F.length("ranking_id")).alias("min_id_length"),
+        )
+        .collect()
+    }
+    window = [(config.window_start + dt.timedelta(days=d)).isoformat() for d in range(config.window_days)]
+    assert sorted(per_day) == window
+    for day, row in per_day.items():
+        assert row["rows"] == row["customers"] == row["rankings"], day  # one row per (dt, customer)
+        assert 0.15 * config.customers <= row["customers"] <= 0.25 * config.customers, day
+        assert row["min_size"] == row["max_size"] == row["min_distinct"] == config.items_per_impression, day
+        assert 0.05 <= row["orders"] / (row["rows"] * config.items_per_impression) <= 0.15, day
+        assert row["min_id_length"] == 32, day
+    assert impressions.select("ranking_id").distinct().count() == impressions.count()
+
+
+def test_item_ids_are_in_range_and_zipf_popular(small_raw) -> None:
+    raw = small_raw
+    for source in ("clicks", "add_to_carts", "orders"):
+        bounds = raw[source].agg(F.min(_item(source)), F.max(_item(source))).first()
+        assert 1 <= bounds[0] and bounds[1] <= SMALL.items, source
+    counts = dict(
+        raw["clicks"]
+        .where(F.col("item_id").isin(1, 1000))
+        .groupBy("item_id")
+        .count()
+        .select("item_id", "count")
+        .collect()
+    )
+    assert counts[1] >= 20 * max(counts.get(1000, 0), 1)
+    shown = raw["impressions"].select(F.explode("impressions.item_id").alias("item_id"))
+    low, high = shown.agg(F.min("item_id"), F.max("item_id")).first()
+    assert 1 <= low and high <= SMALL.items
+    top = shown.groupBy("item_id").count().orderBy(F.desc("count"), "item_id").first()
+    assert top["item_id"] <= 3
+    sizes = raw["add_to_carts"].agg(F.min(F.col("simple_id") - F.col("config_id") * 100)).first()[0]
+    assert sizes >= 1
+
+
+def test_action_volumes_mix_and_skew(spark) -> None:
+    config = replace(SMALL, customers=1_000)
+    raw = generate_raw(spark, config)
+    counts = {source: raw[source].count() for source in ("clicks", "add_to_carts", "orders")}
+    assert 8.0 <= counts["clicks"] / counts["add_to_carts"] <= 12.0
+    assert 55.0 <= counts["clicks"] / counts["orders"] <= 100.0
+    per_year = sum(counts.values()) / config.customers * 365 / config.action_days
+    assert 0.75 * config.actions_per_customer_year <= per_year <= 1.25 * config.actions_per_customer_year
+
+    per_customer = [row[0] for row in raw["clicks"].groupBy("customer_id").count().select("count").collect()]
+    per_customer.sort(reverse=True)
+    top_tenth = sum(per_customer[: config.customers // 10]) / sum(per_customer)
+    assert top_tenth > 0.25  # uniform activity would give about 0.1
+
+    days = raw["clicks"].agg(F.min(_utc_day(F.col("click_time"))), F.max(_utc_day(F.col("click_time")))).first()
+    assert days[0] >= config.history_start
+    assert days[1] <= dt.date.fromisoformat(config.window_end)
+
+
+def test_late_events_land_in_the_next_days_partition(spark, small_raw) -> None:
+    for source in ("clicks", "add_to_carts", "orders"):
+        df = small_raw[source]
+        time = F.col(_event_time(source))
+        day = F.col("order_date") if source == "orders" else F.to_date("dt", "yyyy-MM-dd")
+        shift = F.date_diff(day, _utc_day(time))
+        seconds_in_day = F.pmod(F.unix_seconds(time), F.lit(86_400))
+        stats = df.agg(
+            F.count("*").alias("rows"),
+            F.count_if(shift == 1).alias("late"),
+            F.count_if((shift == 1) & (seconds_in_day < 23 * 3_600)).alias("late_not_23h"),
+            F.count_if((shift != 0) & (shift != 1)).alias("other"),
+        ).first()
+        assert stats["other"] == 0, source
+        assert stats["late"] > 0, source
+        assert stats["late"] <= 0.15 * stats["rows"], source
+        assert stats["late_not_23h"] == 0, source
+    clicks = generate_raw(spark, replace(SMALL, late_event_rate=0.0))["clicks"]
+    assert clicks.where(F.col("dt") != F.date_format(_utc_day(F.col("click_time")), "yyyy-MM-dd")).count() == 0
+
+
+def _dirty_conditions(source: str) -> dict[str, Column]:
+    """Per dirty kind, a condition only the rows of that kind meet (duplicates are counted apart)."""
+    customer = F.col("customer_id")
+    conditions = {"null_customer_id": customer.isNull(), "negative_customer_id": customer < 0}
+    day = "order_date" if source == "orders" else "dt"
+    conditions[f"null_{day}"] = F.col(day).isNull()
+    if source != "orders":
+        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS):
+            conditions[kind] = F.col("dt") == text
+    if source == "impressions":
+        shown = F.col("impressions")
+        conditions["null_impressions"] = shown.isNull()
+        conditions["empty_impressions"] = F.size(shown) == 0
+        conditions["null_item_id_in_list"] = F.exists(shown, lambda x: x["item_id"].isNull())
+        conditions["negative_item_id_in_list"] = F.exists(shown, lambda x: x["item_id"] < 0)
+    else:
+        item, time = _item(source), _event_time(source)
+        conditions[f"null_{item}"] = F.col(item).isNull()
+        conditions[f"negative_{item}"] = F.col(item) < 0
+        conditions[f"null_{time}"] = F.col(time).isNull()
+    return conditions
+
+
+def _multiset_compare(before: DataFrame, after: DataFrame) -> dict[str, int]:
+    """Rows of each, clean rows missing from `after`, and rows repeated in `after`, in one job."""
+    tagged = before.withColumn("_before", F.lit(1)).unionByName(after.withColumn("_before", F.lit(0)))
+    grouped = tagged.groupBy(*before.columns).agg(
+        F.sum("_before").alias("in_before"), F.sum(1 - F.col("_before")).alias("in_after")
+    )
+    return grouped.agg(
+        F.sum("in_before").alias("before_rows"),
+        F.sum("in_after").alias("after_rows"),
+        F.count_if(F.col("in_before") > F.col("in_after")).alias("missing"),
+        F.count_if(F.col("in_after") > 1).alias("repeated"),
+    ).first().asDict()
+
+
+def test_dirty_rows_of_every_kind_are_appended_to_untouched_clean_rows(spark) -> None:
+    config = replace(SMALL, customers=300, login_rate=0.5)
+    clean = generate_raw(spark, config)
+    dirty = generate_raw(spark, replace(config, dirty_rate=0.5))
+    for source in SOURCES:
+        conditions = _dirty_conditions(source)
+        assert set(conditions) | {"duplicate"} == set(DIRTY_KINDS[source]), source
+        found = dirty[source].agg(*[F.count_if(c).alias(kind) for kind, c in conditions.items()]).first().asDict()
+        assert all(n > 0 for n in found.values()), (source, found)
+        compared = _multiset_compare(clean[source], dirty[source])
+        # Appended, not replaced: every clean row is still there, as often as before.
+        assert compared["missing"] == 0, source
+        assert compared["repeated"] > 0, source  # the exact duplicates
+        extra = compared["after_rows"] - compared["before_rows"]
+        assert 0.35 <= extra / compared["before_rows"] <= 0.65, source
+
+
+def test_no_dirty_rate_means_only_valid_rows(small_raw) -> None:
+    config, raw = SMALL, small_raw
+    for source in SOURCES:
+        df = raw[source]
+        checks = {kind: F.count_if(c) for kind, c in _dirty_conditions(source).items()}
+        checks["any_null"] = F.count_if(reduce(Column.__or__, [F.col(c).isNull() for c in df.columns]))
+        if source == "impressions":
+            shown = F.col("impressions")
+            checks["bad_shown"] = F.count_if(
+                F.exists(
+                    shown, lambda x: x["item_id"].isNull() | x["is_order"].isNull() | (x["item_id"] > config.items)
+                )
+            )
+        else:
+            checks["item_too_big"] = F.count_if(F.col(_item(source)) > config.items)
+        if source != "orders":
+            checks["unparsable_dt"] = F.count_if(F.try_to_date("dt", "yyyy-MM-dd").isNull())
+        if source in ("add_to_carts", "orders"):
+            checks["bad_simple_id"] = F.count_if(F.col("simple_id") <= 0)
+        found = df.agg(*[check.alias(name) for name, check in checks.items()]).first().asDict()
+        assert not any(found.values()), (source, found)
+        assert _multiset_compare(df, df)["repeated"] == 0, source

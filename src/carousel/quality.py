@@ -11,7 +11,9 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from carousel.schemas import DAY_FORMAT, conform
+from carousel.schemas import DAY_FORMAT, conform, conformed_columns
+
+RAW_RECORD = "raw_record"
 
 
 def _positive(column: str) -> str:
@@ -54,6 +56,11 @@ RULES: dict[str, dict[str, str]] = {
 }
 
 
+def null_safe_rules(source: str) -> dict[str, str]:
+    """The rules of `source` rewritten so that NULL reads as broken, for expectation decorators."""
+    return {name: f"coalesce(({predicate}), false)" for name, predicate in RULES[source].items()}
+
+
 def rule_holds(predicate: str) -> Column:
     """TRUE where the SQL predicate is TRUE; FALSE where it is FALSE or NULL."""
     return F.coalesce(F.expr(predicate), F.lit(False))
@@ -67,3 +74,23 @@ def all_rules_hold(source: str) -> Column:
 def keep_valid(df: DataFrame, source: str) -> DataFrame:
     """Return the rows of a raw `source` that pass all its rules, conformed to the contract."""
     return conform(df, source).where(all_rules_hold(source))
+
+
+def broken_rules(source: str) -> Column:
+    """The names of the rules of `source` a conformed row breaks, as array<string> (empty when none)."""
+    named_failures = [F.when(~rule_holds(p), F.lit(name)) for name, p in RULES[source].items()]
+    return F.filter(F.array(*named_failures), lambda name: name.isNotNull())
+
+
+def quarantine_rows(df: DataFrame, source: str) -> DataFrame:
+    """Return the rows of a raw `source` that break at least one rule, each with the rules it broke.
+
+    Returns:
+        The contract's columns (conformed), `broken_rules` array<string>, and `raw_record`: the
+        whole raw row, extra columns included, as JSON, so nothing of a rejected row is lost.
+    """
+    whole_row = F.to_json(
+        F.struct(*(F.col(f"`{name}`") for name in df.columns)), {"ignoreNullFields": "false"}
+    ).alias(RAW_RECORD)
+    conformed = df.select(*conformed_columns(df, source), whole_row)
+    return conformed.withColumn("broken_rules", broken_rules(source)).where(F.size("broken_rules") > 0)

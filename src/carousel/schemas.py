@@ -135,12 +135,8 @@ def _conform_column(table: str, column: str, found: T.DataType) -> Column:
     raise ColumnTypeError(table, column, found, expected)
 
 
-def conform(df: DataFrame, table: str) -> DataFrame:
-    """Return the contract's columns of a raw input, in contract order and types; same rows.
-
-    Args:
-        df: a raw input with at least the columns of `RAW_SCHEMAS[table]`; extra columns are dropped.
-        table: one of `RAW_SCHEMAS`' keys: impressions, clicks, add_to_carts, orders.
+def conformed_columns(df: DataFrame, table: str) -> list[Column]:
+    """The contract's columns of a raw input as expressions over `df`, in contract order and types.
 
     Raises:
         KeyError: `table` is not a known raw input.
@@ -155,4 +151,19 @@ def conform(df: DataFrame, table: str) -> DataFrame:
         if field.name not in found_types:
             raise MissingColumnError(table, field.name, list(found_types))
         columns.append(_conform_column(table, field.name, found_types[field.name]).alias(field.name))
-    return df.select(*columns)
+    return columns
+
+
+def conform(df: DataFrame, table: str) -> DataFrame:
+    """Return the contract's columns of a raw input, in contract order and types; same rows.
+
+    Args:
+        df: a raw input with at least the columns of `RAW_SCHEMAS[table]`; extra columns are dropped.
+        table: one of `RAW_SCHEMAS`' keys: impressions, clicks, add_to_carts, orders.
+
+    Raises:
+        KeyError: `table` is not a known raw input.
+        MissingColumnError: a required column is absent.
+        ColumnTypeError: a required column has a type that cannot be read as the contract's.
+    """
+    return df.select(*conformed_columns(df, table))

@@ -1,0 +1,106 @@
+"""Every raw row is kept or quarantined with the rules it broke: never both, never neither."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from builders import at, day, raw_frames
+from pyspark.sql import functions as F
+
+from carousel.expectations import expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop
+from carousel.quality import RULES, keep_valid, null_safe_rules, quarantine_rows
+from carousel.storage import RAW_SOURCES
+
+IMPRESSIONS = [
+    ("2025-03-10", "ok", 1, [(500, True)]),
+    ("2025-03-10", "null-list", 2, None),
+    ("2025-03-10", "empty-list", 3, []),
+    ("2025-03-10", "null-item", 4, [(None, False)]),
+    ("bad-day", None, -5, [(503, None)]),
+]
+CLICKS = [
+    ("2025-03-09", 1, 11, at("2025-03-09T10:00")),
+    ("2025-03-09", 1, 11, at("2025-03-09T10:00")),
+    (None, None, None, None),
+    ("2025-13-45", 1, -3, at("2025-03-09T10:00")),
+]
+ADD_TO_CARTS = [("2025-03-08", 1, 12, 1201, at("2025-03-08T10:00")), ("", 0, 12, 1201, None)]
+ORDERS = [(day("2025-03-07"), 1, 13, 1301, at("2025-03-07T10:00")), (None, 1, None, 1, at("2025-03-07T10:00"))]
+
+EXPECTED_BROKEN = {
+    "impressions": [
+        ["impressions_not_empty", "impressions_items_valid"],  # null list: size and forall are NULL
+        ["impressions_not_empty"],
+        ["impressions_items_valid"],
+        ["dt_parsable", "ranking_id_present", "customer_id_positive", "impressions_items_valid"],
+    ],
+    "clicks": [
+        ["dt_parsable", "customer_id_positive", "item_id_positive", "click_time_present"],
+        ["dt_parsable", "item_id_positive"],
+    ],
+    "add_to_carts": [["dt_parsable", "customer_id_positive", "occurred_at_present"]],
+    "orders": [["order_date_present", "config_id_positive"]],
+}
+
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    raw = raw_frames(spark, IMPRESSIONS, CLICKS, ADD_TO_CARTS, ORDERS)
+    return {name: frame.withColumn("extra", F.lit("x")) for name, frame in zip(RAW_SOURCES, raw)}
+
+
+@pytest.mark.parametrize("source", RAW_SOURCES)
+def test_rows_in_equal_rows_kept_plus_rows_quarantined(frames, source):
+    raw = frames[source]
+    kept, quarantined = keep_valid(raw, source), quarantine_rows(raw, source)
+    assert raw.count() == kept.count() + quarantined.count()
+    broken = sorted(
+        (row.broken_rules for row in quarantined.collect()), key=lambda names: (len(names), names)
+    )
+    assert broken == sorted(EXPECTED_BROKEN[source], key=lambda names: (len(names), names))
+
+
+def test_quarantine_keeps_the_whole_raw_row(frames):
+    [row] = quarantine_rows(frames["orders"], "orders").collect()
+    assert json.loads(row.raw_record) == {
+        "order_date": None,
+        "customer_id": 1,
+        "config_id": None,
+        "simple_id": 1,
+        "occurred_at": "2025-03-07T10:00:00.000Z",
+        "extra": "x",
+    }
+
+
+def test_every_rule_is_a_valid_sql_predicate(spark, frames):
+    for source, rules in RULES.items():
+        for name, predicate in rules.items():
+            keep_valid(frames[source], source).where(predicate).count()  # raises on a malformed rule
+
+
+def test_local_expectations_drop_keep_and_fail(spark, frames):
+    rules = null_safe_rules("clicks")
+
+    @expect_all_or_drop(rules)
+    def clicks_bronze():
+        return frames["clicks"]
+
+    @expect_all(rules)
+    def clicks_all():
+        return frames["clicks"]
+
+    @expect_or_drop("item_positive", "coalesce(item_id > 0, false)")
+    def positive_items():
+        return frames["clicks"]
+
+    @expect_all_or_fail(rules)
+    def clicks_strict():
+        return frames["clicks"]
+
+    assert clicks_bronze.__name__ == "clicks_bronze"
+    assert clicks_bronze().count() == 2
+    assert clicks_all().count() == 4
+    assert positive_items().count() == 2
+    with pytest.raises(Exception, match="expectation 'dt_parsable' failed"):
+        clicks_strict().collect()

@@ -7,8 +7,11 @@ date (decides leakage: the click's or add-to-cart's `dt`, the order's `order_dat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from carousel.quality import keep_valid
 from carousel.schemas import DAY_FORMAT
@@ -29,9 +32,9 @@ def _day_of_partition(dt: str) -> Column:
     return F.try_to_date(F.col(dt), DAY_FORMAT).alias("action_day")
 
 
-def clicks_to_actions(clicks: DataFrame) -> DataFrame:
+def clicks_to_actions(clicks: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 1 per valid raw click row."""
-    return keep_valid(clicks, "clicks").select(
+    return keep_valid(clicks, "clicks", schema).select(
         "customer_id",
         "item_id",
         _action_type(CLICK),
@@ -40,9 +43,9 @@ def clicks_to_actions(clicks: DataFrame) -> DataFrame:
     )
 
 
-def add_to_carts_to_actions(add_to_carts: DataFrame) -> DataFrame:
+def add_to_carts_to_actions(add_to_carts: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 2 per valid raw add-to-cart row (the item is its config_id)."""
-    return keep_valid(add_to_carts, "add_to_carts").select(
+    return keep_valid(add_to_carts, "add_to_carts", schema).select(
         "customer_id",
         F.col("config_id").alias("item_id"),
         _action_type(ADD_TO_CART),
@@ -51,9 +54,9 @@ def add_to_carts_to_actions(add_to_carts: DataFrame) -> DataFrame:
     )
 
 
-def orders_to_actions(orders: DataFrame) -> DataFrame:
+def orders_to_actions(orders: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 3 per valid raw order row (the item is its config_id)."""
-    return keep_valid(orders, "orders").select(
+    return keep_valid(orders, "orders", schema).select(
         "customer_id",
         F.col("config_id").alias("item_id"),
         _action_type(ORDER),
@@ -62,14 +65,21 @@ def orders_to_actions(orders: DataFrame) -> DataFrame:
     )
 
 
-def unify_actions(clicks: DataFrame, add_to_carts: DataFrame, orders: DataFrame) -> DataFrame:
+def unify_actions(
+    clicks: DataFrame,
+    add_to_carts: DataFrame,
+    orders: DataFrame,
+    schemas: Mapping[str, T.StructType] | None = None,
+) -> DataFrame:
     """Return every valid click, add-to-cart and order as one action row each; duplicates kept.
 
     Rows that break a rule of `carousel.quality.RULES` (null or non-positive ids, missing
-    timestamps, unparsable days) are left out.
+    timestamps, unparsable days) are left out. `schemas` holds the inputs' schemas by source
+    name when known beforehand (see `carousel.schemas.conformed_columns`).
     """
+    schemas = schemas or {}
     return (
-        clicks_to_actions(clicks)
-        .unionByName(add_to_carts_to_actions(add_to_carts))
-        .unionByName(orders_to_actions(orders))
+        clicks_to_actions(clicks, schemas.get("clicks"))
+        .unionByName(add_to_carts_to_actions(add_to_carts, schemas.get("add_to_carts")))
+        .unionByName(orders_to_actions(orders, schemas.get("orders")))
     )

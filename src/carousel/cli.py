@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,7 +20,7 @@ from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, Histo
 from carousel.examples import explode_impressions
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid
-from carousel.storage import RAW_SOURCES, delta_row_count, read_source, write_delta
+from carousel.storage import RAW_SOURCES, delta_row_count, is_path, read_source, write_delta
 
 log = logging.getLogger("carousel")
 
@@ -108,6 +109,29 @@ def build(
     return written
 
 
+def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
+    """Run the declarative pipeline over `args.input` and print its summary."""
+    from carousel.local_pipeline import LocalPipeline, summarize
+    from carousel.pipeline_settings import PipelineSettings
+
+    settings = PipelineSettings(
+        sources={name: os.path.abspath(path) if is_path(path) else path for name, path in _sources(args).items()},
+        window_start=args.from_dt,
+        window_end=args.to_dt,
+        history=HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days),
+    )
+    pipeline = LocalPipeline(Path(args.work_dir))
+    with stage("spark-pipelines run"):
+        seconds = pipeline.run(
+            settings,
+            cores=os.cpu_count() or 2,
+            driver_memory=args.driver_memory,
+            shuffle_partitions=args.shuffle_partitions,
+        )
+    for line in summarize(spark, pipeline, seconds).lines():
+        print(line)
+
+
 def _synthetic_config(args: argparse.Namespace):
     from carousel.synthetic import SyntheticConfig
 
@@ -154,6 +178,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_options(build_cmd)
     _add_spark_options(build_cmd)
 
+    pipeline_cmd = commands.add_parser(
+        "pipeline", help="run the declarative pipeline locally with spark-pipelines (demo data generated when --input is absent)"
+    )
+    pipeline_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
+    pipeline_cmd.add_argument("--work-dir", default="data/pipeline", help="spec, catalog and Delta warehouse (default data/pipeline)")
+    _add_generate_options(pipeline_cmd)
+    _add_build_options(pipeline_cmd)
+    _add_spark_options(pipeline_cmd)
+
     run_cmd = commands.add_parser("run", help="generate raw data (unless --input has it) and build, in one go")
     run_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
     run_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
@@ -173,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
     spark = _spark(args)
-    if args.command in ("generate", "run") and (args.command == "generate" or not os.path.isdir(args.input)):
+    if args.command in ("generate", "run", "pipeline") and (args.command == "generate" or not os.path.isdir(args.input)):
         target = args.out if args.command == "generate" else args.input
         generate(spark, target, _synthetic_config(args))
     if args.command in ("build", "run"):
@@ -181,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = build(spark, _sources(args), args.out, config, args.from_dt, args.to_dt)
         for table, rows in written.items():
             log.info("wrote %s: %s rows -> %s", table, f"{rows:,}", os.path.join(args.out, table))
+    if args.command == "pipeline":
+        run_local_pipeline(spark, args)
     log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
@@ -23,14 +24,16 @@ EXAMPLE_COLUMNS = (
 )
 
 
-def explode_impressions(impressions: DataFrame) -> DataFrame:
+def explode_impressions(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one row per shown item of each valid raw impression row, with its 0-based position.
+
+    `schema` is the impressions' schema when known beforehand (see `carousel.schemas.conformed_columns`).
 
     Returns:
         `dt` ('yyyy-MM-dd'), `ranking_id`, `customer_id`, `position` int, `item_id` int, `is_order` boolean.
     """
     return (
-        keep_valid(impressions, "impressions")
+        keep_valid(impressions, "impressions", schema)
         .select(
             F.date_format(F.try_to_date("dt", DAY_FORMAT), DAY_FORMAT).alias("dt"),
             "ranking_id",

@@ -41,12 +41,18 @@ def _newest_first() -> list[Column]:
     return [F.col(field.name).desc() for field in ACTION_STRUCT.fields]
 
 
-def customer_days(impressions: DataFrame) -> DataFrame:
-    """Return one row per distinct (dt, customer_id) among the valid raw impression rows."""
+def customer_days(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
+    """Return one row per distinct (dt, customer_id) among the valid raw impression rows.
+
+    `schema` is the impressions' schema when known beforehand (see `carousel.schemas.conformed_columns`).
+    """
     return (
-        keep_valid(impressions, "impressions")
+        keep_valid(impressions, "impressions", schema)
         .select(F.try_to_date("dt", DAY_FORMAT).alias("impression_day"), "customer_id")
-        .distinct()
+        # Not `distinct()`: Spark Connect analyses its input eagerly, which a declarative
+        # pipeline refuses while it registers a dataset.
+        .groupBy("impression_day", "customer_id")
+        .agg(F.count(F.lit(1)).alias("impression_rows"))
         .select(F.date_format("impression_day", DAY_FORMAT).alias("dt"), "customer_id")
     )
 
@@ -93,7 +99,9 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
     newest_rank = F.row_number().over(Window.partitionBy("customer_id").orderBy(*_newest_first()))
     newest_before_window = (
         scoped.where(seen_by_every_day)
-        .withColumn("newest_rank", newest_rank)
+        # select("*", ...) rather than withColumn: on a pipeline dataset, withColumn hides the
+        # dependency from open-source Spark Declarative Pipelines on reruns (it then reads an empty table).
+        .select("*", newest_rank.alias("newest_rank"))
         .where(F.col("newest_rank") <= config.history_length)
     )
     rest_of_scope = scoped.where(~seen_by_every_day)

@@ -10,6 +10,7 @@ from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from carousel.schemas import DAY_FORMAT, conform, conformed_columns
 
@@ -71,9 +72,12 @@ def all_rules_hold(source: str) -> Column:
     return reduce(lambda left, right: left & right, (rule_holds(p) for p in RULES[source].values()))
 
 
-def keep_valid(df: DataFrame, source: str) -> DataFrame:
-    """Return the rows of a raw `source` that pass all its rules, conformed to the contract."""
-    return conform(df, source).where(all_rules_hold(source))
+def keep_valid(df: DataFrame, source: str, schema: T.StructType | None = None) -> DataFrame:
+    """Return the rows of a raw `source` that pass all its rules, conformed to the contract.
+
+    `schema` is `df`'s schema when known beforehand (see `carousel.schemas.conformed_columns`).
+    """
+    return conform(df, source, schema).where(all_rules_hold(source))
 
 
 def broken_rules(source: str) -> Column:
@@ -82,15 +86,18 @@ def broken_rules(source: str) -> Column:
     return F.filter(F.array(*named_failures), lambda name: name.isNotNull())
 
 
-def quarantine_rows(df: DataFrame, source: str) -> DataFrame:
+def quarantine_rows(df: DataFrame, source: str, schema: T.StructType | None = None) -> DataFrame:
     """Return the rows of a raw `source` that break at least one rule, each with the rules it broke.
+
+    `schema` is `df`'s schema when known beforehand (see `carousel.schemas.conformed_columns`).
 
     Returns:
         The contract's columns (conformed), `broken_rules` array<string>, and `raw_record`: the
         whole raw row, extra columns included, as JSON, so nothing of a rejected row is lost.
     """
+    schema = schema or df.schema
     whole_row = F.to_json(
-        F.struct(*(F.col(f"`{name}`") for name in df.columns)), {"ignoreNullFields": "false"}
+        F.struct(*(F.col(f"`{name}`") for name in schema.fieldNames())), {"ignoreNullFields": "false"}
     ).alias(RAW_RECORD)
-    conformed = df.select(*conformed_columns(df, source), whole_row)
-    return conformed.withColumn("broken_rules", broken_rules(source)).where(F.size("broken_rules") > 0)
+    conformed = df.select(*conformed_columns(df, source, schema), whole_row)
+    return conformed.select("*", broken_rules(source).alias("broken_rules")).where(F.size("broken_rules") > 0)

@@ -135,8 +135,15 @@ def _conform_column(table: str, column: str, found: T.DataType) -> Column:
     raise ColumnTypeError(table, column, found, expected)
 
 
-def conformed_columns(df: DataFrame, table: str) -> list[Column]:
+def conformed_columns(df: DataFrame, table: str, schema: T.StructType | None = None) -> list[Column]:
     """The contract's columns of a raw input as expressions over `df`, in contract order and types.
+
+    Args:
+        df: the raw input.
+        table: one of `RAW_SCHEMAS`' keys.
+        schema: `df`'s schema when known beforehand. Inside a pipeline's dataset function a
+            DataFrame must not be analysed, so the pipeline reads it outside (or passes
+            `RAW_SCHEMAS[table]` for tables it conformed itself).
 
     Raises:
         KeyError: `table` is not a known raw input.
@@ -145,7 +152,7 @@ def conformed_columns(df: DataFrame, table: str) -> list[Column]:
     """
     if table not in RAW_SCHEMAS:
         raise KeyError(f"unknown raw table '{table}', expected one of {sorted(RAW_SCHEMAS)}")
-    found_types = {field.name: field.dataType for field in df.schema.fields}
+    found_types = {field.name: field.dataType for field in (schema or df.schema).fields}
     columns = []
     for field in RAW_SCHEMAS[table].fields:
         if field.name not in found_types:
@@ -154,16 +161,17 @@ def conformed_columns(df: DataFrame, table: str) -> list[Column]:
     return columns
 
 
-def conform(df: DataFrame, table: str) -> DataFrame:
+def conform(df: DataFrame, table: str, schema: T.StructType | None = None) -> DataFrame:
     """Return the contract's columns of a raw input, in contract order and types; same rows.
 
     Args:
         df: a raw input with at least the columns of `RAW_SCHEMAS[table]`; extra columns are dropped.
         table: one of `RAW_SCHEMAS`' keys: impressions, clicks, add_to_carts, orders.
+        schema: `df`'s schema when known beforehand (see `conformed_columns`).
 
     Raises:
         KeyError: `table` is not a known raw input.
         MissingColumnError: a required column is absent.
         ColumnTypeError: a required column has a type that cannot be read as the contract's.
     """
-    return df.select(*conformed_columns(df, table))
+    return df.select(*conformed_columns(df, table, schema))

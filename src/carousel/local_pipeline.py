@@ -1,0 +1,192 @@
+"""Runs the declarative pipeline locally with `spark-pipelines run`, and summarises what it wrote.
+
+Everything of a local run lives under one work directory: the generated spec (configuration from
+`PipelineSettings`), `conf/spark-defaults.conf` (static Spark settings: Delta, a persistent Hive
+catalog on embedded Derby, so a second run finds its tables instead of failing with
+LOCATION_ALREADY_EXISTS), the warehouse with the Delta tables, and the pipeline's storage.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from carousel.pipeline_datasets import (
+    ACTIONS_SILVER,
+    BRONZE,
+    CUSTOMER_HISTORIES_GOLD,
+    QUARANTINE,
+    TRAINING_EXAMPLES_GOLD,
+)
+from carousel.pipeline_settings import (
+    HISTORY_LENGTH_KEY,
+    LOOKBACK_DAYS_KEY,
+    SOURCE_KEYS,
+    WINDOW_END_KEY,
+    WINDOW_START_KEY,
+    PipelineSettings,
+)
+
+log = logging.getLogger("carousel")
+
+TRANSFORMATIONS = Path(__file__).resolve().parents[1] / "carousel_pipeline" / "transformations"
+PIPELINE_NAME = "carousel_training_input"
+STORED_TABLES = (
+    *BRONZE.values(),
+    *QUARANTINE.values(),
+    ACTIONS_SILVER,
+    CUSTOMER_HISTORIES_GOLD,
+    TRAINING_EXAMPLES_GOLD,
+)
+_FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
+
+
+class PipelineRunError(RuntimeError):
+    """`spark-pipelines run` exited with an error; the message holds the tail of its output."""
+
+
+@dataclass(frozen=True)
+class LocalPipeline:
+    """The files of a local pipeline run, all under `work_dir`."""
+
+    work_dir: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.work_dir / "spark-pipeline.yml"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.work_dir / "conf"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.work_dir / "warehouse"
+
+    def table_path(self, table: str) -> Path:
+        return self.warehouse / table
+
+    def write_spec(self, settings: PipelineSettings) -> Path:
+        """Write the pipeline spec: the transformations folder and the configuration of `settings`."""
+        configuration = {key: str(Path(settings.sources[source]).resolve()) if Path(settings.sources[source]).exists() else settings.sources[source] for source, key in SOURCE_KEYS.items()}
+        configuration[WINDOW_START_KEY] = settings.window_start or ""
+        configuration[WINDOW_END_KEY] = settings.window_end or ""
+        configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
+        configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        include = os.path.relpath(TRANSFORMATIONS, self.work_dir)
+        lines = [
+            f"name: {PIPELINE_NAME}",
+            f"storage: {(self.work_dir / 'storage').resolve().as_uri()}",
+            "catalog: spark_catalog",
+            "database: default",
+            "configuration:",
+            *(f'  {key}: "{value}"' for key, value in configuration.items()),
+            "libraries:",
+            "  - glob:",
+            f"      include: {include}/**",
+        ]
+        self.spec.write_text("\n".join(lines) + "\n")
+        return self.spec
+
+    def write_spark_defaults(self, driver_memory: str, shuffle_partitions: int) -> Path:
+        """Write the static Spark settings the pipeline's local Spark Connect server starts with."""
+        spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+        delta = f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
+        settings = {
+            "spark.jars.packages": delta,
+            "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+            "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+            "spark.sql.sources.default": "delta",
+            "spark.sql.catalogImplementation": "hive",
+            "spark.sql.warehouse.dir": str(self.warehouse.resolve()),
+            "spark.hadoop.javax.jdo.option.ConnectionURL": (
+                f"jdbc:derby:;databaseName={(self.work_dir / 'metastore_db').resolve()};create=true"
+            ),
+            "spark.driver.memory": driver_memory,
+            "spark.sql.shuffle.partitions": str(shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.enabled": "false",
+        }
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self.conf_dir / "spark-defaults.conf"
+        path.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
+        return path
+
+    def run(self, settings: PipelineSettings, *, cores: int = 2, driver_memory: str = "6g", shuffle_partitions: int = 8) -> dict[str, float]:
+        """Run the whole pipeline once; return seconds per flow (dataset).
+
+        Raises:
+            PipelineRunError: the run failed.
+        """
+        self.write_spec(settings)
+        self.write_spark_defaults(driver_memory, shuffle_partitions)
+        bin_dir = str(Path(sys.executable).parent)
+        # spark-pipelines finds Spark through the `python` on PATH: make it this environment's.
+        environment = dict(
+            os.environ,
+            SPARK_CONF_DIR=str(self.conf_dir.resolve()),
+            PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        )
+        command = [str(Path(bin_dir) / "spark-pipelines"), "--remote", f"local[{cores}]", "run", "--spec", str(self.spec.resolve())]
+        log.info("running %s", " ".join(command))
+        started: dict[str, float] = {}
+        seconds: dict[str, float] = {}
+        tail: list[str] = []
+        with subprocess.Popen(command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                tail = (tail + [line.rstrip()])[-40:]
+                event = _FLOW_EVENT.match(line)
+                if event:
+                    log.info("pipeline: %s %s", event.group(2), event.group(3).lower())
+                    moment = time.mktime(time.strptime(event.group(1)[:19], "%Y-%m-%d %H:%M:%S"))
+                    if event.group(3) == "PLANNING":
+                        started[event.group(2)] = moment
+                    elif event.group(3) == "COMPLETED" and event.group(2) in started:
+                        seconds[event.group(2)] = moment - started[event.group(2)]
+                elif "Run is" in line or "ERROR" in line or "Exception" in line:
+                    log.info("pipeline: %s", line.rstrip())
+        if process.returncode != 0 or not any("Run is COMPLETED" in line for line in tail):
+            raise PipelineRunError(f"spark-pipelines run failed (exit {process.returncode}):\n" + "\n".join(tail))
+        return seconds
+
+
+@dataclass
+class RunSummary:
+    """What a local run wrote: rows per table, rows quarantined per source and rule, seconds per flow."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined_by_rule: dict[tuple[str, str], int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        table_width = max(len(t) for t in self.rows)
+        out = ["rows per table:"]
+        out += [f"  {t:<{table_width}} {n:>14,}  {self.seconds.get(t, float('nan')):7.1f} s" for t, n in self.rows.items()]
+        out.append("rows quarantined per rule:")
+        out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
+        return out
+
+
+def summarize(spark: SparkSession, pipeline: LocalPipeline, seconds: dict[str, float]) -> RunSummary:
+    """Count the rows of every stored table of a finished local run, and the quarantined rows per rule."""
+    summary = RunSummary(seconds=seconds)
+    for table in STORED_TABLES:
+        summary.rows[table] = spark.read.format("delta").load(str(pipeline.table_path(table))).count()
+    for source, table in QUARANTINE.items():
+        quarantine = spark.read.format("delta").load(str(pipeline.table_path(table)))
+        for row in quarantine.select(F.explode("broken_rules").alias("rule")).groupBy("rule").count().collect():
+            summary.quarantined_by_rule[(source, row["rule"])] = row["count"]
+    return summary

@@ -1,0 +1,113 @@
+"""What each pipeline dataset computes, as plain functions the thin pipeline files call.
+
+A dataset function of a declarative pipeline must not analyse a DataFrame (no `.schema`,
+`.count()`, ...): the graph is resolved after all functions are registered. So raw inputs are
+opened once at import of the pipeline file (`RawInput.open`, where reading a schema is allowed
+and a broken contract fails fast, naming the table and column), and everything downstream of
+bronze passes the contract's own schemas instead of asking the DataFrame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from carousel.actions import unify_actions
+from carousel.examples import explode_impressions
+from carousel.gold import pack_training_examples, unpack_training_examples
+from carousel.history import build_histories, customer_days
+from carousel.pipeline_settings import PipelineSettings
+from carousel.quality import quarantine_rows
+from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
+from carousel.storage import is_path, read_source
+
+TableReader = Callable[[str], DataFrame]
+"""Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
+
+BRONZE = {source: f"{source}_bronze" for source in RAW_SCHEMAS}
+QUARANTINE = {source: f"{source}_quarantine" for source in RAW_SCHEMAS}
+ACTIONS_SILVER = "actions_silver"
+CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
+TRAINING_EXAMPLES_GOLD = "training_examples_gold"
+TRAINING_EXAMPLES = "training_examples"
+
+
+def settings_of(spark: SparkSession) -> PipelineSettings:
+    """The pipeline settings of the running pipeline (its configuration, else the defaults)."""
+    return PipelineSettings.from_conf(lambda key, default: spark.conf.get(key, default))
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """One raw source of the pipeline, with its schema read once, outside any dataset function."""
+
+    spark: SparkSession
+    source: str
+    location: str
+    schema: T.StructType
+
+    @classmethod
+    def open(cls, spark: SparkSession, source: str) -> RawInput:
+        """Locate `source` from the pipeline settings and check its contract now.
+
+        Raises:
+            carousel.schemas.SchemaContractError: a required column is missing or mistyped.
+        """
+        location = settings_of(spark).sources[source]
+        if is_path(location) and "://" not in location:
+            # Relative to where the pipeline loads its files (the spec's folder), made absolute
+            # because Spark itself resolves paths against its own working directory.
+            location = os.path.abspath(location)
+        raw = read_source(spark, location)
+        conformed_columns(raw, source)  # raises now, before the graph runs, on a broken contract
+        return cls(spark, source, location, raw.schema)
+
+    def read(self) -> DataFrame:
+        return read_source(self.spark, self.location)
+
+    def conformed(self) -> DataFrame:
+        """Every raw row, typed to the contract (the bronze table's expectations then drop the broken ones)."""
+        return conform(self.read(), self.source, self.schema)
+
+    def quarantined(self) -> DataFrame:
+        """The raw rows that break a rule, with the rules' names and the whole raw row."""
+        return quarantine_rows(self.read(), self.source, self.schema)
+
+
+def actions_silver(read: TableReader) -> DataFrame:
+    """One row per valid action of the bronze clicks, add-to-carts and orders."""
+    return unify_actions(
+        read(BRONZE["clicks"]), read(BRONZE["add_to_carts"]), read(BRONZE["orders"]), schemas=RAW_SCHEMAS
+    )
+
+
+def impressions_in_window(read: TableReader, settings: PipelineSettings) -> DataFrame:
+    """The bronze impression rows whose dt lies in the configured training window."""
+    impressions = read(BRONZE["impressions"])
+    if settings.window_start:
+        impressions = impressions.where(F.col("dt") >= settings.window_start)
+    if settings.window_end:
+        impressions = impressions.where(F.col("dt") <= settings.window_end)
+    return impressions
+
+
+def customer_histories_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
+    """One row per customer-day with impressions in the window: its N-action history."""
+    days = customer_days(impressions_in_window(read, settings), RAW_SCHEMAS["impressions"])
+    return build_histories(read(ACTIONS_SILVER), days, settings.history)
+
+
+def training_examples_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
+    """One row per customer-day with impressions in the window: history and shown items side by side."""
+    shown = explode_impressions(impressions_in_window(read, settings), RAW_SCHEMAS["impressions"])
+    return pack_training_examples(shown, read(CUSTOMER_HISTORIES_GOLD))
+
+
+def training_examples(read: TableReader) -> DataFrame:
+    """One row per impression: the public API's view of the packed gold table."""
+    return unpack_training_examples(read(TRAINING_EXAMPLES_GOLD))

@@ -1,0 +1,79 @@
+"""The pipeline's configuration: sources, training window and history knobs, with defaults.
+
+Keys are read from the pipeline configuration (`spark.conf` inside a pipeline run), so the same
+dataset files serve `spark-pipelines run` locally and a Databricks pipeline deployed by the bundle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.storage import RAW_SOURCES
+
+PREFIX = "carousel."
+SOURCE_KEYS = {source: f"{PREFIX}source.{source}" for source in RAW_SOURCES}
+WINDOW_START_KEY = f"{PREFIX}window_start"
+WINDOW_END_KEY = f"{PREFIX}window_end"
+HISTORY_LENGTH_KEY = f"{PREFIX}history_length"
+LOOKBACK_DAYS_KEY = f"{PREFIX}lookback_days"
+DEFAULT_SOURCES = {source: f"data/raw/{source}" for source in RAW_SOURCES}
+
+
+class PipelineConfigError(ValueError):
+    """A pipeline configuration value is malformed; the message names the key."""
+
+
+def _day_or_none(key: str, value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise PipelineConfigError(f"pipeline setting '{key}' must be a day 'yyyy-MM-dd' or empty, got {value!r}") from None
+
+
+def _positive_int(key: str, value: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PipelineConfigError(f"pipeline setting '{key}' must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise PipelineConfigError(f"pipeline setting '{key}' must be at least 1, got {number}")
+    return number
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a pipeline run is configured by.
+
+    Attributes:
+        sources: raw source per name of `RAW_SOURCES`, a table name or a path.
+        window_start, window_end: inclusive bounds on the impressions' dt; None means unbounded.
+        history: history length N and lookback days L.
+    """
+
+    sources: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
+    window_start: str | None = None
+    window_end: str | None = None
+    history: HistoryConfig = HistoryConfig()
+
+    @classmethod
+    def from_conf(cls, get: Callable[[str, str | None], str | None]) -> PipelineSettings:
+        """Read the settings through `get(key, default)`, e.g. `spark.conf.get`.
+
+        Raises:
+            PipelineConfigError: a value is malformed, or the window ends before it starts.
+        """
+        sources = {source: get(key, DEFAULT_SOURCES[source]) or DEFAULT_SOURCES[source] for source, key in SOURCE_KEYS.items()}
+        window_start = _day_or_none(WINDOW_START_KEY, get(WINDOW_START_KEY, None))
+        window_end = _day_or_none(WINDOW_END_KEY, get(WINDOW_END_KEY, None))
+        if window_start and window_end and window_end < window_start:
+            raise PipelineConfigError(f"pipeline window ends ({window_end}) before it starts ({window_start})")
+        history = HistoryConfig(
+            history_length=_positive_int(HISTORY_LENGTH_KEY, get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))),
+            lookback_days=_positive_int(LOOKBACK_DAYS_KEY, get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))),
+        )
+        return cls(sources=sources, window_start=window_start, window_end=window_end, history=history)

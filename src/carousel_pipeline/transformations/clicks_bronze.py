@@ -1,0 +1,15 @@
+"""clicks_bronze: every raw clicks row that passes its quality rules, typed to the contract."""
+
+from pyspark import pipelines as dp
+
+from carousel.expectations import expect_all_or_drop
+from carousel.pipeline_datasets import BRONZE, RawInput
+from carousel.quality import null_safe_rules
+
+raw_clicks = RawInput.open(spark, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.materialized_view(name=BRONZE["clicks"], comment="Raw clicks that pass carousel.quality.RULES['clicks'].")
+@expect_all_or_drop(null_safe_rules("clicks"))
+def clicks_bronze():
+    return raw_clicks.conformed()

@@ -1,0 +1,12 @@
+"""clicks_quarantine: every raw clicks row that breaks a quality rule, with the rules it broke."""
+
+from pyspark import pipelines as dp
+
+from carousel.pipeline_datasets import QUARANTINE, RawInput
+
+raw_clicks = RawInput.open(spark, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.materialized_view(name=QUARANTINE["clicks"], comment="Raw clicks rejected by carousel.quality.RULES['clicks'].")
+def clicks_quarantine():
+    return raw_clicks.quarantined()

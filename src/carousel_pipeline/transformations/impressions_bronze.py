@@ -1,0 +1,15 @@
+"""impressions_bronze: every raw impressions row that passes its quality rules, typed to the contract."""
+
+from pyspark import pipelines as dp
+
+from carousel.expectations import expect_all_or_drop
+from carousel.pipeline_datasets import BRONZE, RawInput
+from carousel.quality import null_safe_rules
+
+raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.materialized_view(name=BRONZE["impressions"], comment="Raw impressions that pass carousel.quality.RULES['impressions'].")
+@expect_all_or_drop(null_safe_rules("impressions"))
+def impressions_bronze():
+    return raw_impressions.conformed()

@@ -1,0 +1,15 @@
+"""orders_bronze: every raw orders row that passes its quality rules, typed to the contract."""
+
+from pyspark import pipelines as dp
+
+from carousel.expectations import expect_all_or_drop
+from carousel.pipeline_datasets import BRONZE, RawInput
+from carousel.quality import null_safe_rules
+
+raw_orders = RawInput.open(spark, "orders")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.materialized_view(name=BRONZE["orders"], comment="Raw orders that pass carousel.quality.RULES['orders'].")
+@expect_all_or_drop(null_safe_rules("orders"))
+def orders_bronze():
+    return raw_orders.conformed()

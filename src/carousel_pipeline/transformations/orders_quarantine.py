@@ -1,0 +1,12 @@
+"""orders_quarantine: every raw orders row that breaks a quality rule, with the rules it broke."""
+
+from pyspark import pipelines as dp
+
+from carousel.pipeline_datasets import QUARANTINE, RawInput
+
+raw_orders = RawInput.open(spark, "orders")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.materialized_view(name=QUARANTINE["orders"], comment="Raw orders rejected by carousel.quality.RULES['orders'].")
+def orders_quarantine():
+    return raw_orders.quarantined()

@@ -1,0 +1,10 @@
+"""training_examples: one row per impression, the public API's view of training_examples_gold."""
+
+from pyspark import pipelines as dp
+
+from carousel import pipeline_datasets as datasets
+
+
+@dp.temporary_view(name=datasets.TRAINING_EXAMPLES, comment="One row per shown item with its customer-day's history.")
+def training_examples():
+    return datasets.training_examples(spark.read.table)  # noqa: F821 - the pipeline runtime provides `spark`

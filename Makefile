@@ -1,10 +1,10 @@
-# Two commands from a fresh clone: `make run` (main job on generated data) and `make test`.
-# Both create .venv first when it is missing.
+# Two commands from a fresh clone: `make run` (the pipeline on generated data) and `make test`.
+# Every target creates .venv first when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast clean
+.PHONY: run build test test-fast clean
 
 $(BIN)/carousel: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(BIN)/carousel: requirements-dev.txt pyproject.toml
 	touch $@
 
 run: $(BIN)/carousel
+	$(BIN)/carousel pipeline $(ARGS)
+
+build: $(BIN)/carousel
 	$(BIN)/carousel run $(ARGS)
 
 test: $(BIN)/carousel

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-IMPRESSIONS_DDL = "dt string, ranking_id string, customer_id int, impressions array<struct<item_id:int,is_order:boolean>>"
+IMPRESSIONS_DDL = (
+    "dt string, ranking_id string, customer_id int, impressions array<struct<item_id:int,is_order:boolean>>"
+)
 CLICKS_DDL = "dt string, customer_id int, item_id int, click_time timestamp"
 ADD_TO_CARTS_DDL = "dt string, customer_id int, config_id int, simple_id int, occurred_at timestamp"
 ORDERS_DDL = "order_date date, customer_id int, config_id int, simple_id int, occurred_at timestamp"

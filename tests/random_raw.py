@@ -87,6 +87,6 @@ def random_raw_over_seeds(seeds: range) -> tuple[list, list, list, list]:
     """Many seeds in one input: customer ids never overlap between seeds, so one Spark job checks all."""
     merged: tuple[list, list, list, list] = ([], [], [], [])
     for seed in seeds:
-        for bucket, rows in zip(merged, random_raw(seed)):
+        for bucket, rows in zip(merged, random_raw(seed), strict=False):
             bucket.extend(rows)
     return merged

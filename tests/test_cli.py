@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from builders import example_tuples
 from pyspark.sql import functions as F
+from reference import reference_examples
 
 from carousel import build_training_examples
 from carousel.cli import build, generate
 from carousel.config import HistoryConfig
 from carousel.examples import join_histories
-from carousel.storage import RAW_SOURCES, read_source
 from carousel.schemas import RAW_SCHEMAS
+from carousel.storage import RAW_SOURCES, read_source
 from carousel.synthetic import SyntheticConfig
-from reference import reference_examples
 
 TINY = SyntheticConfig(customers=80, window_days=3, history_days=20, actions_per_customer_year=2000, dirty_rate=0.05)
 

@@ -21,7 +21,9 @@ CLICKS = [("2025-03-09", 1, 11, at("2025-03-09T10:00")), ("2025-03-10", 2, 21, a
 def packed_and_frames(spark):
     frames = raw_frames(spark, IMPRESSIONS, CLICKS)
     impressions, clicks, add_to_carts, orders = frames
-    histories = build_histories(unify_actions(clicks, add_to_carts, orders), customer_days(impressions), HistoryConfig(3, 30))
+    histories = build_histories(
+        unify_actions(clicks, add_to_carts, orders), customer_days(impressions), HistoryConfig(3, 30)
+    )
     return pack_training_examples(explode_impressions(impressions), histories), frames
 
 

@@ -47,7 +47,7 @@ EXPECTED_BROKEN = {
 @pytest.fixture(scope="module")
 def frames(spark):
     raw = raw_frames(spark, IMPRESSIONS, CLICKS, ADD_TO_CARTS, ORDERS)
-    return {name: frame.withColumn("extra", F.lit("x")) for name, frame in zip(RAW_SOURCES, raw)}
+    return {name: frame.withColumn("extra", F.lit("x")) for name, frame in zip(RAW_SOURCES, raw, strict=False)}
 
 
 @pytest.mark.parametrize("source", RAW_SOURCES)
@@ -55,9 +55,7 @@ def test_rows_in_equal_rows_kept_plus_rows_quarantined(frames, source):
     raw = frames[source]
     kept, quarantined = keep_valid(raw, source), quarantine_rows(raw, source)
     assert raw.count() == kept.count() + quarantined.count()
-    broken = sorted(
-        (row.broken_rules for row in quarantined.collect()), key=lambda names: (len(names), names)
-    )
+    broken = sorted((row.broken_rules for row in quarantined.collect()), key=lambda names: (len(names), names))
     assert broken == sorted(EXPECTED_BROKEN[source], key=lambda names: (len(names), names))
 
 
@@ -75,7 +73,7 @@ def test_quarantine_keeps_the_whole_raw_row(frames):
 
 def test_every_rule_is_a_valid_sql_predicate(spark, frames):
     for source, rules in RULES.items():
-        for name, predicate in rules.items():
+        for _name, predicate in rules.items():
             keep_valid(frames[source], source).where(predicate).count()  # raises on a malformed rule
 
 

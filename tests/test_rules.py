@@ -69,7 +69,7 @@ def test_ties_break_by_type_then_item_higher_first(spark):
 
 
 def test_truncation_keeps_the_n_newest(spark):
-    clicks = [("2025-03-0%d" % d, 1, 60 + d, at("2025-03-0%dT10:00" % d)) for d in range(1, 8)]
+    clicks = [(f"2025-03-0{d}", 1, 60 + d, at(f"2025-03-0{d}T10:00")) for d in range(1, 8)]
     assert history_of(spark, clicks=clicks, n=3) == ([67, 66, 65], [1, 1, 1])
 
 

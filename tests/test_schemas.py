@@ -40,7 +40,8 @@ def test_incompatible_type_names_table_and_column(frames):
 
 def test_impression_struct_without_is_order_is_refused(spark):
     impressions = spark.createDataFrame(
-        [("2025-03-10", "r", 1, [(500,)])], "dt string, ranking_id string, customer_id int, impressions array<struct<item_id:int>>"
+        [("2025-03-10", "r", 1, [(500,)])],
+        "dt string, ranking_id string, customer_id int, impressions array<struct<item_id:int>>",
     )
     with pytest.raises(ColumnTypeError, match="column 'impressions.is_order'"):
         conform(impressions, "impressions")

@@ -192,7 +192,7 @@ def _dirty_conditions(source: str) -> dict[str, Column]:
     day = "order_date" if source == "orders" else "dt"
     conditions[f"null_{day}"] = F.col(day).isNull()
     if source != "orders":
-        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS):
+        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS, strict=False):
             conditions[kind] = F.col("dt") == text
     if source == "impressions":
         shown = F.col("impressions")
@@ -214,12 +214,16 @@ def _multiset_compare(before: DataFrame, after: DataFrame) -> dict[str, int]:
     grouped = tagged.groupBy(*before.columns).agg(
         F.sum("_before").alias("in_before"), F.sum(1 - F.col("_before")).alias("in_after")
     )
-    return grouped.agg(
-        F.sum("in_before").alias("before_rows"),
-        F.sum("in_after").alias("after_rows"),
-        F.count_if(F.col("in_before") > F.col("in_after")).alias("missing"),
-        F.count_if(F.col("in_after") > 1).alias("repeated"),
-    ).first().asDict()
+    return (
+        grouped.agg(
+            F.sum("in_before").alias("before_rows"),
+            F.sum("in_after").alias("after_rows"),
+            F.count_if(F.col("in_before") > F.col("in_after")).alias("missing"),
+            F.count_if(F.col("in_after") > 1).alias("repeated"),
+        )
+        .first()
+        .asDict()
+    )
 
 
 def test_dirty_rows_of_every_kind_are_appended_to_untouched_clean_rows(spark) -> None:

@@ -35,7 +35,9 @@ def stage(name: str) -> Iterator[dict]:
     log.info("%s ...", name)
     started = time.perf_counter()
     yield facts
-    details = ", ".join(f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items())
+    details = ", ".join(
+        f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items()
+    )
     log.info("%s done in %.1f s%s", name, time.perf_counter() - started, f" ({details})" if details else "")
 
 
@@ -149,7 +151,9 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-days", type=int, help="impression days (default 14)")
     parser.add_argument("--history-days", type=int, help="days of actions before the window (default 365)")
     parser.add_argument("--window-end", help="last impression day, yyyy-MM-dd (default 2025-06-30)")
-    parser.add_argument("--actions-per-customer-year", type=float, help="mean actions per customer per year (default 900)")
+    parser.add_argument(
+        "--actions-per-customer-year", type=float, help="mean actions per customer per year (default 900)"
+    )
     parser.add_argument("--dirty-rate", type=float, help="share of extra dirty rows per source (default 0.001)")
     parser.add_argument("--seed", type=int, help="random seed (default 7)")
 
@@ -160,7 +164,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-dt", help="first impression dt to build, yyyy-MM-dd (default: all)")
     parser.add_argument("--to-dt", help="last impression dt to build, yyyy-MM-dd (default: all)")
     for name in RAW_SOURCES:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, help=f"{name}: table name or path (default INPUT/{name})")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, help=f"{name}: table name or path (default INPUT/{name})"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,16 +179,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_spark_options(generate_cmd)
 
     build_cmd = commands.add_parser("build", help="build the training data from raw tables or paths")
-    build_cmd.add_argument("--input", default="data/raw", help="directory holding the four raw sources (default data/raw)")
+    build_cmd.add_argument(
+        "--input", default="data/raw", help="directory holding the four raw sources (default data/raw)"
+    )
     build_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
     _add_build_options(build_cmd)
     _add_spark_options(build_cmd)
 
     pipeline_cmd = commands.add_parser(
-        "pipeline", help="run the declarative pipeline locally with spark-pipelines (demo data generated when --input is absent)"
+        "pipeline",
+        help="run the declarative pipeline locally with spark-pipelines (demo data generated when --input is absent)",
     )
     pipeline_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
-    pipeline_cmd.add_argument("--work-dir", default="data/pipeline", help="spec, catalog and Delta warehouse (default data/pipeline)")
+    pipeline_cmd.add_argument(
+        "--work-dir", default="data/pipeline", help="spec, catalog and Delta warehouse (default data/pipeline)"
+    )
     _add_generate_options(pipeline_cmd)
     _add_build_options(pipeline_cmd)
     _add_spark_options(pipeline_cmd)
@@ -206,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     started = time.perf_counter()
     spark = _spark(args)
-    if args.command in ("generate", "run", "pipeline") and (args.command == "generate" or not os.path.isdir(args.input)):
+    if args.command in ("generate", "run", "pipeline") and (
+        args.command == "generate" or not os.path.isdir(args.input)
+    ):
         target = args.out if args.command == "generate" else args.input
         generate(spark, target, _synthetic_config(args))
     if args.command in ("build", "run"):

@@ -35,7 +35,9 @@ def _failing(expectations: dict[str, str]) -> Column:
     """Raise, naming the first broken expectation, for a row that breaks one; else TRUE."""
     check = F.lit(True)
     for name, predicate in reversed(list(expectations.items())):
-        check = F.when(F.expr(predicate), check).otherwise(F.raise_error(F.lit(f"expectation '{name}' failed: {predicate}")))
+        check = F.when(F.expr(predicate), check).otherwise(
+            F.raise_error(F.lit(f"expectation '{name}' failed: {predicate}"))
+        )
     return check
 
 
@@ -59,7 +61,9 @@ def expect_all(expectations: dict[str, str]) -> Callable[[DatasetFunction], Data
 def expect_all_or_drop(expectations: dict[str, str]) -> Callable[[DatasetFunction], DatasetFunction]:
     """Keep only the rows for which every expectation holds."""
     native = _native()
-    return native.expect_all_or_drop(expectations) if native else _wrapping(lambda df: df.where(_all_hold(expectations)))
+    return (
+        native.expect_all_or_drop(expectations) if native else _wrapping(lambda df: df.where(_all_hold(expectations)))
+    )
 
 
 def expect_all_or_fail(expectations: dict[str, str]) -> Callable[[DatasetFunction], DatasetFunction]:

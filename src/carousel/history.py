@@ -36,7 +36,6 @@ ACTION_STRUCT = T.StructType(
 """Field order is the sort order: newest timestamp, then higher type, then higher item id."""
 
 
-
 def _newest_first() -> list[Column]:
     return [F.col(field.name).desc() for field in ACTION_STRUCT.fields]
 
@@ -138,8 +137,9 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
     visible = F.slice(
         F.filter(
             "candidates",
-            lambda action: (action["action_day"] < day)
-            & (action["action_day"] >= F.date_sub(day, config.lookback_days)),
+            lambda action: (
+                (action["action_day"] < day) & (action["action_day"] >= F.date_sub(day, config.lookback_days))
+            ),
         ),
         1,
         length,
@@ -151,8 +151,8 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
             "dt",
             "customer_id",
             _padded(F.transform("visible", lambda a: a["item_id"]), length, F.lit(PADDING)).alias("actions"),
-            _padded(
-                F.transform("visible", lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")
-            ).alias("action_types"),
+            _padded(F.transform("visible", lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")).alias(
+                "action_types"
+            ),
         )
     )

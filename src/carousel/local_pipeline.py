@@ -56,6 +56,11 @@ class PipelineRunError(RuntimeError):
     """`spark-pipelines run` exited with an error; the message holds the tail of its output."""
 
 
+def _absolute_if_local(source: str) -> str:
+    # The spec's folder is not the runner's working directory: relative paths would move.
+    return str(Path(source).resolve()) if Path(source).exists() else source
+
+
 @dataclass(frozen=True)
 class LocalPipeline:
     """The files of a local pipeline run, all under `work_dir`."""
@@ -79,7 +84,7 @@ class LocalPipeline:
 
     def write_spec(self, settings: PipelineSettings) -> Path:
         """Write the pipeline spec: the transformations folder and the configuration of `settings`."""
-        configuration = {key: str(Path(settings.sources[source]).resolve()) if Path(settings.sources[source]).exists() else settings.sources[source] for source, key in SOURCE_KEYS.items()}
+        configuration = {key: _absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
         configuration[WINDOW_START_KEY] = settings.window_start or ""
         configuration[WINDOW_END_KEY] = settings.window_end or ""
         configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
@@ -124,7 +129,9 @@ class LocalPipeline:
         path.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
         return path
 
-    def run(self, settings: PipelineSettings, *, cores: int = 2, driver_memory: str = "6g", shuffle_partitions: int = 8) -> dict[str, float]:
+    def run(
+        self, settings: PipelineSettings, *, cores: int = 2, driver_memory: str = "6g", shuffle_partitions: int = 8
+    ) -> dict[str, float]:
         """Run the whole pipeline once; return seconds per flow (dataset).
 
         Raises:
@@ -139,12 +146,16 @@ class LocalPipeline:
             SPARK_CONF_DIR=str(self.conf_dir.resolve()),
             PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
         )
-        command = [str(Path(bin_dir) / "spark-pipelines"), "--remote", f"local[{cores}]", "run", "--spec", str(self.spec.resolve())]
+        spec = str(self.spec.resolve())
+        command = [str(Path(bin_dir) / "spark-pipelines"), "--remote", f"local[{cores}]", "run", "--spec", spec]
         log.info("running %s", " ".join(command))
         started: dict[str, float] = {}
         seconds: dict[str, float] = {}
         tail: list[str] = []
-        with subprocess.Popen(command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        completed = False
+        with subprocess.Popen(
+            command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as process:
             assert process.stdout is not None
             for line in process.stdout:
                 tail = (tail + [line.rstrip()])[-40:]
@@ -156,9 +167,11 @@ class LocalPipeline:
                         started[event.group(2)] = moment
                     elif event.group(3) == "COMPLETED" and event.group(2) in started:
                         seconds[event.group(2)] = moment - started[event.group(2)]
-                elif "Run is" in line or "ERROR" in line or "Exception" in line:
+                elif "Run is" in line:
+                    completed = completed or "Run is COMPLETED" in line
                     log.info("pipeline: %s", line.rstrip())
-        if process.returncode != 0 or not any("Run is COMPLETED" in line for line in tail):
+        # The CLI may exit 0 after a failed run; only its own "Run is COMPLETED" says it worked.
+        if process.returncode != 0 or not completed:
             raise PipelineRunError(f"spark-pipelines run failed (exit {process.returncode}):\n" + "\n".join(tail))
         return seconds
 
@@ -174,7 +187,9 @@ class RunSummary:
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
         out = ["rows per table:"]
-        out += [f"  {t:<{table_width}} {n:>14,}  {self.seconds.get(t, float('nan')):7.1f} s" for t, n in self.rows.items()]
+        out += [
+            f"  {t:<{table_width}} {n:>14,}  {self.seconds.get(t, float('nan')):7.1f} s" for t, n in self.rows.items()
+        ]
         out.append("rows quarantined per rule:")
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
         return out

@@ -32,7 +32,9 @@ def _day_or_none(key: str, value: str | None) -> str | None:
     try:
         return dt.date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        raise PipelineConfigError(f"pipeline setting '{key}' must be a day 'yyyy-MM-dd' or empty, got {value!r}") from None
+        raise PipelineConfigError(
+            f"pipeline setting '{key}' must be a day 'yyyy-MM-dd' or empty, got {value!r}"
+        ) from None
 
 
 def _positive_int(key: str, value: str) -> int:
@@ -67,7 +69,9 @@ class PipelineSettings:
         Raises:
             PipelineConfigError: a value is malformed, or the window ends before it starts.
         """
-        sources = {source: get(key, DEFAULT_SOURCES[source]) or DEFAULT_SOURCES[source] for source, key in SOURCE_KEYS.items()}
+        sources = {
+            source: get(key, DEFAULT_SOURCES[source]) or DEFAULT_SOURCES[source] for source, key in SOURCE_KEYS.items()
+        }
         window_start = _day_or_none(WINDOW_START_KEY, get(WINDOW_START_KEY, None))
         window_end = _day_or_none(WINDOW_END_KEY, get(WINDOW_END_KEY, None))
         if window_start and window_end and window_end < window_start:

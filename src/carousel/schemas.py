@@ -84,8 +84,7 @@ class ColumnTypeError(SchemaContractError):
         super().__init__(
             table,
             column,
-            f"table '{table}' column '{column}' has type {found.simpleString()}, "
-            f"expected {expected.simpleString()}",
+            f"table '{table}' column '{column}' has type {found.simpleString()}, expected {expected.simpleString()}",
         )
 
 

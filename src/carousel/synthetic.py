@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from carousel.schemas import DAY_FORMAT, RAW_SCHEMAS
 
@@ -251,9 +250,7 @@ def _partitions(expected_rows: float, source: str, customers: int) -> int:
 def _customers(spark: SparkSession, config: SyntheticConfig, partitions: int) -> DataFrame:
     """customer_id and `activity_z`, the standard normal behind the customer's activity weight."""
     customer = F.col("id")
-    z = _standard_normal(
-        _uniform(config.seed, _S_ACTIVITY_1, customer), _uniform(config.seed, _S_ACTIVITY_2, customer)
-    )
+    z = _standard_normal(_uniform(config.seed, _S_ACTIVITY_1, customer), _uniform(config.seed, _S_ACTIVITY_2, customer))
     return spark.range(1, config.customers + 1, numPartitions=partitions).select(
         customer.cast("int").alias("customer_id"), z.alias("activity_z")
     )
@@ -277,7 +274,7 @@ def _day_overrides(source: str) -> dict[str, dict[str, Column]]:
     overrides = {f"null_{day_column}": {day_column: _null(source, day_column)}}
     if source != "orders":
         # order_date is a DATE, so only the string day partitions can hold unparsable text.
-        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS):
+        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS, strict=False):
             overrides[kind] = {"dt": F.lit(text)}
     return overrides
 

@@ -7,6 +7,8 @@ from carousel.pipeline_datasets import QUARANTINE, RawInput
 raw_add_to_carts = RawInput.open(spark, "add_to_carts")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=QUARANTINE["add_to_carts"], comment="Raw add-to-carts rejected by carousel.quality.RULES['add_to_carts'].")
+@dp.materialized_view(
+    name=QUARANTINE["add_to_carts"], comment="Raw add-to-carts rejected by carousel.quality.RULES['add_to_carts']."
+)
 def add_to_carts_quarantine():
     return raw_add_to_carts.quarantined()

@@ -9,7 +9,9 @@ from carousel.quality import null_safe_rules
 raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=BRONZE["impressions"], comment="Raw impressions that pass carousel.quality.RULES['impressions'].")
+@dp.materialized_view(
+    name=BRONZE["impressions"], comment="Raw impressions that pass carousel.quality.RULES['impressions']."
+)
 @expect_all_or_drop(null_safe_rules("impressions"))
 def impressions_bronze():
     return raw_impressions.conformed()

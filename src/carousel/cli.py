@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import SparkSession
 
 from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
-from carousel.examples import explode_impressions
+from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid
 from carousel.storage import RAW_SOURCES, delta_row_count, is_path, read_source, write_delta
@@ -64,14 +63,6 @@ def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
     return written
 
 
-def _in_window(impressions: DataFrame, from_dt: str | None, to_dt: str | None) -> DataFrame:
-    if from_dt:
-        impressions = impressions.where(F.col("dt") >= from_dt)
-    if to_dt:
-        impressions = impressions.where(F.col("dt") <= to_dt)
-    return impressions
-
-
 def build(
     spark: SparkSession,
     sources: dict[str, str],
@@ -97,7 +88,7 @@ def build(
             raw[name] = read_source(spark, sources[name])
             facts[f"{name}_rows"] = raw[name].count()
             facts[f"{name}_valid"] = keep_valid(raw[name], name).count()
-    impressions = _in_window(raw["impressions"], from_dt, to_dt)
+    impressions = impressions_in_window(raw["impressions"], from_dt, to_dt)
     actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
     written = {}
     with stage("customer_histories") as facts:

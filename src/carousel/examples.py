@@ -24,6 +24,15 @@ EXAMPLE_COLUMNS = (
 )
 
 
+def impressions_in_window(impressions: DataFrame, window_start: str | None, window_end: str | None) -> DataFrame:
+    """Return the impression rows whose dt lies in [window_start, window_end]; a None bound is open."""
+    if window_start:
+        impressions = impressions.where(F.col("dt") >= window_start)
+    if window_end:
+        impressions = impressions.where(F.col("dt") <= window_end)
+    return impressions
+
+
 def explode_impressions(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one row per shown item of each valid raw impression row, with its 0-based position.
 

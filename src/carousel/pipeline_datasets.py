@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from carousel.actions import unify_actions
-from carousel.examples import explode_impressions
+from carousel.examples import explode_impressions, impressions_in_window
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.pipeline_settings import PipelineSettings
@@ -86,25 +85,19 @@ def actions_silver(read: TableReader) -> DataFrame:
     )
 
 
-def impressions_in_window(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    """The bronze impression rows whose dt lies in the configured training window."""
-    impressions = read(BRONZE["impressions"])
-    if settings.window_start:
-        impressions = impressions.where(F.col("dt") >= settings.window_start)
-    if settings.window_end:
-        impressions = impressions.where(F.col("dt") <= settings.window_end)
-    return impressions
+def _window_impressions(read: TableReader, settings: PipelineSettings) -> DataFrame:
+    return impressions_in_window(read(BRONZE["impressions"]), settings.window_start, settings.window_end)
 
 
 def customer_histories_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
     """One row per customer-day with impressions in the window: its N-action history."""
-    days = customer_days(impressions_in_window(read, settings), RAW_SCHEMAS["impressions"])
+    days = customer_days(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
     return build_histories(read(ACTIONS_SILVER), days, settings.history)
 
 
 def training_examples_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
     """One row per customer-day with impressions in the window: history and shown items side by side."""
-    shown = explode_impressions(impressions_in_window(read, settings), RAW_SCHEMAS["impressions"])
+    shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
     return pack_training_examples(shown, read(CUSTOMER_HISTORIES_GOLD))
 
 

@@ -26,8 +26,8 @@ def read_source(spark: SparkSession, source: str) -> DataFrame:
         raise FileNotFoundError(f"raw source '{source}' does not exist")
     if os.path.isdir(os.path.join(source, "_delta_log")):
         return spark.read.format("delta").load(source)
-    # Partition values stay strings, as the raw contract's `dt` is a string.
-    return spark.read.option("recursiveFileLookup", "false").parquet(source)
+    # A Parquet `dt=` partition may come back as a date: `carousel.schemas.conform` accepts both.
+    return spark.read.parquet(source)
 
 
 def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> None:

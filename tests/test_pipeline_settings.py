@@ -1,0 +1,61 @@
+"""Pipeline configuration: defaults, overrides, and errors that name the key (no Spark needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from carousel.config import HistoryConfig
+from carousel.pipeline_settings import DEFAULT_SOURCES, PipelineConfigError, PipelineSettings
+
+
+def settings_from(configuration: dict[str, str]) -> PipelineSettings:
+    return PipelineSettings.from_conf(lambda key, default: configuration.get(key, default))
+
+
+def test_defaults_when_nothing_is_configured():
+    assert settings_from({}) == PipelineSettings(
+        sources=DEFAULT_SOURCES, window_start=None, window_end=None, history=HistoryConfig(1000, 365)
+    )
+
+
+def test_every_key_overrides_its_default():
+    settings = settings_from(
+        {
+            "carousel.source.impressions": "main.raw.impressions",
+            "carousel.source.clicks": "/landing/clicks",
+            "carousel.window_start": "2025-06-17",
+            "carousel.window_end": " 2025-06-30 ",
+            "carousel.history_length": "100",
+            "carousel.lookback_days": "30",
+        }
+    )
+    assert settings.sources["impressions"] == "main.raw.impressions"
+    assert settings.sources["clicks"] == "/landing/clicks"
+    assert settings.sources["orders"] == DEFAULT_SOURCES["orders"]
+    assert (settings.window_start, settings.window_end) == ("2025-06-17", "2025-06-30")
+    assert settings.history == HistoryConfig(100, 30)
+
+
+def test_empty_window_bounds_mean_unbounded():
+    settings = settings_from({"carousel.window_start": "", "carousel.window_end": ""})
+    assert (settings.window_start, settings.window_end) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("carousel.window_start", "2025-13-01"),
+        ("carousel.window_end", "yesterday"),
+        ("carousel.history_length", "ten"),
+        ("carousel.history_length", "0"),
+        ("carousel.lookback_days", "-3"),
+    ],
+)
+def test_malformed_value_names_the_key(key, value):
+    with pytest.raises(PipelineConfigError, match=f"'{key}'"):
+        settings_from({key: value})
+
+
+def test_window_ending_before_it_starts_is_refused():
+    with pytest.raises(PipelineConfigError, match="ends"):
+        settings_from({"carousel.window_start": "2025-06-30", "carousel.window_end": "2025-06-01"})

@@ -9,10 +9,7 @@ if "$python" -c "$check" >/dev/null 2>&1; then
   echo "Delta jars ready (Ivy)"
   exit 0
 fi
-coordinate=$("$python" -c '
-import pyspark, importlib.metadata as md
-spark = ".".join(pyspark.__version__.split(".")[:2])
-print(f"io.delta:delta-spark_{spark}_2.13:{md.version(\"delta-spark\")}")')
+coordinate=$("$python" -c 'from carousel.spark import delta_package; print(delta_package())')
 echo "Ivy could not resolve Delta; fetching $coordinate with Maven"
 mvn -q dependency:get -Dartifact="$coordinate"
 "$python" -c "$check"

@@ -19,11 +19,10 @@ from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, Histo
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid
-from carousel.storage import RAW_SOURCES, delta_row_count, is_path, read_source, write_delta
+from carousel.storage import RAW_SOURCES, delta_row_count, read_source, write_delta
 
 log = logging.getLogger("carousel")
 
-OUTPUT_TABLES = ("customer_histories", "shown_items")
 RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
 
 
@@ -108,7 +107,7 @@ def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     from carousel.pipeline_settings import PipelineSettings
 
     settings = PipelineSettings(
-        sources={name: os.path.abspath(path) if is_path(path) else path for name, path in _sources(args).items()},
+        sources=_sources(args),
         window_start=args.from_dt,
         window_end=args.to_dt,
         history=HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days),

@@ -8,7 +8,6 @@ LOCATION_ALREADY_EXISTS), the warehouse with the Delta tables, and the pipeline'
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import re
@@ -18,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyspark
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -37,6 +35,8 @@ from carousel.pipeline_settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
+from carousel.spark import delta_package
+from carousel.storage import absolute_if_local
 
 log = logging.getLogger("carousel")
 
@@ -54,11 +54,6 @@ _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*
 
 class PipelineRunError(RuntimeError):
     """`spark-pipelines run` exited with an error; the message holds the tail of its output."""
-
-
-def _absolute_if_local(source: str) -> str:
-    # The spec's folder is not the runner's working directory: relative paths would move.
-    return str(Path(source).resolve()) if Path(source).exists() else source
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,8 @@ class LocalPipeline:
 
     def write_spec(self, settings: PipelineSettings) -> Path:
         """Write the pipeline spec: the transformations folder and the configuration of `settings`."""
-        configuration = {key: _absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
+        # The spec's folder is not the runner's working directory: relative paths would move.
+        configuration = {key: absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
         configuration[WINDOW_START_KEY] = settings.window_start or ""
         configuration[WINDOW_END_KEY] = settings.window_end or ""
         configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
@@ -107,10 +103,8 @@ class LocalPipeline:
 
     def write_spark_defaults(self, driver_memory: str, shuffle_partitions: int) -> Path:
         """Write the static Spark settings the pipeline's local Spark Connect server starts with."""
-        spark_minor = ".".join(pyspark.__version__.split(".")[:2])
-        delta = f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
         settings = {
-            "spark.jars.packages": delta,
+            "spark.jars.packages": delta_package(),
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.sources.default": "delta",

@@ -9,7 +9,6 @@ bronze passes the contract's own schemas instead of asking the DataFrame.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ from carousel.history import build_histories, customer_days
 from carousel.pipeline_settings import PipelineSettings
 from carousel.quality import quarantine_rows
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
-from carousel.storage import is_path, read_source
+from carousel.storage import absolute_if_local, read_source
 
 TableReader = Callable[[str], DataFrame]
 """Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
@@ -57,11 +56,8 @@ class RawInput:
         Raises:
             carousel.schemas.SchemaContractError: a required column is missing or mistyped.
         """
-        location = settings_of(spark).sources[source]
-        if is_path(location) and "://" not in location:
-            # Relative to where the pipeline loads its files (the spec's folder), made absolute
-            # because Spark itself resolves paths against its own working directory.
-            location = os.path.abspath(location)
+        # A relative path is relative to where the pipeline loads its files: the spec's folder.
+        location = absolute_if_local(settings_of(spark).sources[source])
         raw = read_source(spark, location)
         conformed_columns(raw, source)  # raises now, before the graph runs, on a broken contract
         return cls(spark, source, location, raw.schema)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 
+import pyspark
 from pyspark.sql import SparkSession
 
 LOCAL_DEFAULTS: dict[str, str] = {
@@ -14,6 +16,12 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.adaptive.enabled": "true",
 }
+
+
+def delta_package() -> str:
+    """Delta Lake's Maven coordinate for the installed pyspark and delta-spark (what Spark's Ivy fetches)."""
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
 
 
 def local_spark(

@@ -6,12 +6,19 @@ import os
 
 from pyspark.sql import DataFrame, SparkSession
 
-RAW_SOURCES = ("impressions", "clicks", "add_to_carts", "orders")
+from carousel.schemas import RAW_SCHEMAS
+
+RAW_SOURCES = tuple(RAW_SCHEMAS)
 
 
 def is_path(source: str) -> bool:
     """A source with a slash, a URI scheme or an existing directory is a path; anything else a table name."""
     return "/" in source or "://" in source or os.path.isdir(source)
+
+
+def absolute_if_local(source: str) -> str:
+    """A local path made absolute (Spark resolves paths against its own working directory); else `source`."""
+    return os.path.abspath(source) if is_path(source) and "://" not in source else source
 
 
 def read_source(spark: SparkSession, source: str) -> DataFrame:

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 from builders import at, raw_frames
 
-from carousel import build_training_examples
+from carousel.actions import unify_actions
+from carousel.config import HistoryConfig
+from carousel.history import build_histories, customer_days
 
 
-def test_newest_before_window_uses_window_group_limit(spark):
-    frames = raw_frames(
-        spark, [("2025-03-10", "r", 1, [(500, False)])], [("2025-03-09", 1, 11, at("2025-03-09T10:00"))]
+def _exchanges_above_the_action_scan(plan: str) -> int:
+    """Exchange nodes on the path from the plan's root down to the Union of the three action sources."""
+    lines = plan.splitlines()
+    union = next(number for number, line in enumerate(lines) if "Union" in line)
+    indent = len(lines[union]) - len(lines[union].lstrip(" :|+-"))
+    exchanges = 0
+    for line in reversed(lines[:union]):
+        depth = len(line) - len(line.lstrip(" :|+-"))
+        if depth < indent:
+            indent = depth
+            exchanges += "Exchange" in line
+    return exchanges
+
+
+def test_actions_are_shuffled_once_and_never_ranked_by_a_window(spark):
+    impressions, clicks, add_to_carts, orders = raw_frames(
+        spark,
+        [("2025-03-10", "r", 1, [(500, False)]), ("2025-03-12", "s", 1, [(501, True)])],
+        [("2025-03-09", 1, 11, at("2025-03-09T10:00"))],
     )
-    plan = build_training_examples(*frames, history_length=1000)._jdf.queryExecution().executedPlan().toString()
-    assert "WindowGroupLimit" in plan
-    assert "row_number(), 1000" in plan
+    histories = build_histories(
+        unify_actions(clicks, add_to_carts, orders), customer_days(impressions), HistoryConfig()
+    )
+    histories.collect()  # the adaptive plan is final only once it has run
+    plan = histories._jdf.queryExecution().executedPlan().toString()
+    assert _exchanges_above_the_action_scan(plan) == 1, plan
+    assert "Window" not in plan
+    assert "sort_array" in plan and "collect_list" in plan
     assert "BatchEvalPython" not in plan and "ArrowEvalPython" not in plan  # no Python UDFs

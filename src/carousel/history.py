@@ -3,20 +3,16 @@
 Cost grows with actions + customer-days, never with actions x impression days:
 
 1. Per customer, the first and last impression day of the window (a small frame).
-2. Actions are scoped to [first_day - L, last_day). Those in [last_day - L, first_day) are in
-   the history scope of *every* impression day of the customer, so only their N newest can
-   ever appear: `row_number() <= N`, which Spark 4 turns into a WindowGroupLimit that also
-   runs before the shuffle. The rest (the window days and the days that leave the lookback
-   during the window) are kept whole.
-3. One shuffle by customer: the two parts are collected per customer and sorted once,
-   newest first.
-4. Per customer-day, higher-order functions `filter` the sorted array to the days that day
-   may see and `slice` the first N, then pad with zeros.
+2. Actions are scoped to [first_day - L, last_day): the days any of the customer's impression
+   days may see. One shuffle by customer collects them into one array, sorted once, newest first.
+3. Per customer-day, the array is cut to the first N. A customer with one impression day sees
+   exactly that scope, so a `slice` does it; otherwise a higher-order `filter` first keeps the
+   days that day may see. Then zero padding.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -34,10 +30,6 @@ ACTION_STRUCT = T.StructType(
     ]
 )
 """Field order is the sort order: newest timestamp, then higher type, then higher item id."""
-
-
-def _newest_first() -> list[Column]:
-    return [F.col(field.name).desc() for field in ACTION_STRUCT.fields]
 
 
 def customer_days(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
@@ -82,42 +74,38 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
         days: customer-days with `dt` ('yyyy-MM-dd') and `customer_id`.
-        config: history length N and lookback days L.
+        config: lookback days L (the history length does not change the candidates).
 
     Returns:
-        `customer_id`, `candidates` (array of `ACTION_STRUCT`, sorted newest first; empty when none).
+        `customer_id`, `first_day` and `last_day` (its impression days' bounds) and `candidates`
+        (array of `ACTION_STRUCT`, the actions of days [first_day - L, last_day), newest first;
+        empty when none).
     """
-    lookback = config.lookback_days
     bounds = _impression_day_bounds(days)
     scoped = actions.join(bounds, "customer_id").where(
-        (F.col("action_day") >= F.date_sub("first_day", lookback)) & (F.col("action_day") < F.col("last_day"))
+        (F.col("action_day") >= F.date_sub("first_day", config.lookback_days))
+        & (F.col("action_day") < F.col("last_day"))
     )
-    seen_by_every_day = (F.col("action_day") >= F.date_sub("last_day", lookback)) & (
-        F.col("action_day") < F.col("first_day")
-    )
-    newest_rank = F.row_number().over(Window.partitionBy("customer_id").orderBy(*_newest_first()))
-    newest_before_window = (
-        scoped.where(seen_by_every_day)
-        # select("*", ...) rather than withColumn: on a pipeline dataset, withColumn hides the
-        # dependency from open-source Spark Declarative Pipelines on reruns (it then reads an empty table).
-        .select("*", newest_rank.alias("newest_rank"))
-        .where(F.col("newest_rank") <= config.history_length)
-    )
-    rest_of_scope = scoped.where(~seen_by_every_day)
-    # Left joins onto the per-customer bounds keep its hash partitioning by customer_id, so the
-    # sorted arrays are never shuffled again (a full outer join would lose it).
-    return (
-        bounds.join(_collect_actions(newest_before_window, "before_window"), "customer_id", "left")
-        .join(_collect_actions(rest_of_scope, "rest"), "customer_id", "left")
-        .select(
-            "customer_id",
-            F.sort_array(F.concat(_or_empty("before_window"), _or_empty("rest")), asc=False).alias("candidates"),
-        )
+    # The left join onto the bounds keeps the aggregate's hash partitioning by customer_id, so the
+    # arrays are never shuffled again; it also gives customers without actions an (empty) row.
+    return bounds.join(_collect_actions(scoped, "collected"), "customer_id", "left").select(
+        "customer_id", "first_day", "last_day", F.sort_array(_or_empty("collected"), asc=False).alias("candidates")
     )
 
 
 def _padded(values: Column, length: int, pad: Column) -> Column:
     return F.concat(values, F.array_repeat(pad, F.lit(length) - F.size(values)))
+
+
+def _visible(length: int) -> Column:
+    """The first N candidates the row's `day` may see: those of days [oldest_day, day)."""
+    only_day = F.col("first_day") == F.col("last_day")
+    in_lookback = F.filter(
+        "candidates",
+        lambda action: (action["action_day"] < F.col("day")) & (action["action_day"] >= F.col("oldest_day")),
+    )
+    # A customer with one impression day has candidates of exactly that day's lookback: no filter needed.
+    return F.slice(F.when(only_day, F.col("candidates")).otherwise(in_lookback), 1, length)
 
 
 def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig()) -> DataFrame:
@@ -134,19 +122,13 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
     """
     length = config.history_length
     day = F.to_date("dt", DAY_FORMAT)
-    visible = F.slice(
-        F.filter(
-            "candidates",
-            lambda action: (
-                (action["action_day"] < day) & (action["action_day"] >= F.date_sub(day, config.lookback_days))
-            ),
-        ),
-        1,
-        length,
+    # The day's bounds are columns, not expressions inside the lambda: a lambda runs once per array element.
+    days_with_bounds = days.select(
+        "dt", "customer_id", day.alias("day"), F.date_sub(day, config.lookback_days).alias("oldest_day")
     )
     return (
-        days.join(candidate_histories(actions, days, config), "customer_id")
-        .select("dt", "customer_id", visible.alias("visible"))
+        days_with_bounds.join(candidate_histories(actions, days, config), "customer_id")
+        .select("dt", "customer_id", _visible(length).alias("visible"))
         .select(
             "dt",
             "customer_id",

@@ -1,0 +1,109 @@
+"""What the benchmark times, on the same raw data: the project's build, an I/O floor and the common approach.
+
+Each approach reads the four raw sources and writes its output as Delta tables under one
+directory, so wall time, shuffle bytes and output bytes compare like for like.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from carousel.actions import PADDING, unify_actions
+from carousel.config import HistoryConfig
+from carousel.examples import explode_impressions, impressions_in_window
+from carousel.history import build_histories, customer_days
+from carousel.schemas import DAY_FORMAT
+from carousel.storage import RAW_SOURCES, read_source, write_delta
+
+
+def read_raw(spark: SparkSession, raw_dir: str) -> dict[str, DataFrame]:
+    """The four raw sources under `raw_dir`, by name."""
+    return {name: read_source(spark, os.path.join(raw_dir, name)) for name in RAW_SOURCES}
+
+
+def project_build(raw: dict[str, DataFrame], out: str, config: HistoryConfig, from_dt: str | None = None) -> None:
+    """The project's gold: `customer_histories` (per dt and customer) and `shown_items`, as `carousel build` writes."""
+    impressions = impressions_in_window(raw["impressions"], from_dt, None)
+    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+    write_delta(build_histories(actions, customer_days(impressions), config), os.path.join(out, "customer_histories"))
+    write_delta(explode_impressions(impressions), os.path.join(out, "shown_items"))
+
+
+def _projected_actions(raw: dict[str, DataFrame]) -> DataFrame:
+    """The action columns the project reads, renamed alike and unioned: no validation, no logic."""
+    return (
+        raw["clicks"]
+        .select("customer_id", "item_id", F.col("click_time").alias("occurred_at"), F.col("dt").alias("day"))
+        .unionByName(
+            raw["add_to_carts"].select(
+                "customer_id", F.col("config_id").alias("item_id"), "occurred_at", F.col("dt").alias("day")
+            )
+        )
+        .unionByName(
+            raw["orders"].select(
+                "customer_id",
+                F.col("config_id").alias("item_id"),
+                "occurred_at",
+                F.date_format("order_date", DAY_FORMAT).alias("day"),
+            )
+        )
+    )
+
+
+def io_floor(raw: dict[str, DataFrame], out: str, shuffle_partitions: int) -> None:
+    """Read the raw inputs, shuffle the actions once by customer and write them, and copy the impressions.
+
+    The least any exact build must do: every action has to reach its customer's task, and the
+    output (the year of actions per customer, about the size of the gold histories) has to be written.
+    """
+    actions = _projected_actions(raw).repartition(shuffle_partitions, "customer_id")
+    # The gold arrays hold an item id and a type code per action: write as much per shuffled action.
+    payload = actions.select("item_id", F.lit(1).cast("tinyint").alias("action_type"))
+    write_delta(payload, os.path.join(out, "shuffled_actions"), None)
+    impressions = raw["impressions"].select("dt", "ranking_id", "customer_id", "impressions")
+    write_delta(impressions, os.path.join(out, "impressions"))
+
+
+def baseline_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
+    """The common approach: join each customer-day to all of the customer's actions, rank, keep N, collect.
+
+    Same columns and rows as `carousel.history.build_histories`.
+    """
+    length = config.history_length
+    day = F.to_date("dt", DAY_FORMAT)
+    visible = days.join(actions, "customer_id").where(
+        (F.col("action_day") < day) & (F.col("action_day") >= F.date_sub(day, config.lookback_days))
+    )
+    newest_first = Window.partitionBy("dt", "customer_id").orderBy(
+        F.col("occurred_at").desc(), F.col("action_type").desc(), F.col("item_id").desc()
+    )
+    ranked = visible.select(
+        "dt", "customer_id", "item_id", "action_type", F.row_number().over(newest_first).alias("rank")
+    )
+    collected = (
+        ranked.where(F.col("rank") <= length)
+        .groupBy("dt", "customer_id")
+        .agg(F.sort_array(F.collect_list(F.struct("rank", "item_id", "action_type"))).alias("ranked"))
+    )
+    real = F.coalesce(F.col("ranked"), F.array().cast("array<struct<rank:int,item_id:int,action_type:tinyint>>"))
+    padding = F.lit(length) - F.size(real)
+    return days.join(collected, ["dt", "customer_id"], "left").select(
+        "dt",
+        "customer_id",
+        F.concat(F.transform(real, lambda a: a["item_id"]), F.array_repeat(F.lit(PADDING), padding)).alias("actions"),
+        F.concat(
+            F.transform(real, lambda a: a["action_type"]), F.array_repeat(F.lit(PADDING).cast("tinyint"), padding)
+        ).alias("action_types"),
+    )
+
+
+def baseline_build(raw: dict[str, DataFrame], out: str, config: HistoryConfig, from_dt: str | None = None) -> None:
+    """The common approach's gold, in the same two tables as `project_build`."""
+    impressions = impressions_in_window(raw["impressions"], from_dt, None)
+    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+    histories = baseline_histories(actions, customer_days(impressions), config)
+    write_delta(histories, os.path.join(out, "customer_histories"))
+    write_delta(explode_impressions(impressions), os.path.join(out, "shown_items"))

@@ -54,13 +54,18 @@ def _parse_day(day: str) -> dt.date:
     raise ValueError(f"expected a day as 'yyyy-MM-dd', got {day!r}")
 
 
-def _pruned(newest_first: Column, history_length: int) -> Column:
-    """The first N actions, and any later one whose day is after the earliest day among those N."""
-    earliest_of_first = F.array_min(F.transform(F.slice(newest_first, 1, history_length), lambda a: a["action_day"]))
-    return F.filter(
-        newest_first,
-        lambda action, index: (index < history_length) | (action["action_day"] > earliest_of_first),
+def _pruned(column: str, history_length: int) -> Column:
+    """The first N actions of `column`, and any later one whose day is after the earliest day among those N."""
+    earliest_of_first = F.array_min(F.transform(F.slice(column, 1, history_length), lambda a: a["action_day"]))
+    # The bound rides along with each element: a row expression used inside a lambda is evaluated
+    # again for every element (Spark's CollapseProject inlines it there), which made this quadratic.
+    paired = F.arrays_zip(
+        F.col(column).alias("action"), F.array_repeat(earliest_of_first, F.size(column)).alias("bound")
     )
+    kept = F.filter(
+        paired, lambda pair, index: (index < history_length) | (pair["action"]["action_day"] > pair["bound"])
+    )
+    return F.transform(kept, lambda pair: pair["action"])
 
 
 def _state(customers: DataFrame, newest_first: Column, as_of: dt.date, config: HistoryConfig) -> DataFrame:
@@ -68,13 +73,12 @@ def _state(customers: DataFrame, newest_first: Column, as_of: dt.date, config: H
     earliest = as_of - dt.timedelta(days=config.lookback_days)
     in_lookback = F.filter(newest_first, lambda a: a["action_day"] >= F.lit(earliest))
     return (
-        customers.select(
-            F.col("customer_id"),
-            F.lit(as_of).alias("as_of"),
-            _pruned(in_lookback, config.history_length).alias("actions"),
+        customers.select("customer_id", in_lookback.alias("in_lookback"))
+        # Pruning keeps the first N, so it empties no array that was not empty already.
+        .where(F.size("in_lookback") > 0)
+        .select(
+            "customer_id", F.lit(as_of).alias("as_of"), _pruned("in_lookback", config.history_length).alias("actions")
         )
-        .where(F.size("actions") > 0)
-        .select(*STATE_COLUMNS)
     )
 
 

@@ -134,7 +134,9 @@ def _growth(latest: dict) -> list[str]:
             if _seconds(first) is None or _seconds(second) is None:
                 cells.append("")
             else:
-                cells.append(f"{_seconds(first):.0f} s -> {_seconds(second):.0f} s ({_ratio(_seconds(second), _seconds(first))})")
+                cells.append(
+                    f"{_seconds(first):.0f} s -> {_seconds(second):.0f} s ({_ratio(_seconds(second), _seconds(first))})"
+                )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
@@ -168,7 +170,9 @@ def _plot(latest: dict, path: Path) -> None:
     left.tick_params(axis="x", rotation=20)
 
     width = 0.25
-    for offset, (approach, colour) in enumerate((("project", "#1f77b4"), ("baseline", "#d62728"), ("floor", "#999999"))):
+    for offset, (approach, colour) in enumerate(
+        (("project", "#1f77b4"), ("baseline", "#d62728"), ("floor", "#999999"))
+    ):
         ratios = []
         for _, before, after in GROWTH:
             first = _seconds(_get(latest, before.format(a=approach)))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 import pytest
 from builders import example_tuples
 from pyspark.sql import functions as F
 from reference import reference_examples
 
 from carousel import build_training_examples
-from carousel.cli import build, generate
+from carousel.cli import advance, build, generate
 from carousel.config import HistoryConfig
 from carousel.examples import join_histories
 from carousel.schemas import RAW_SCHEMAS
@@ -48,3 +51,50 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
     public_api = build_training_examples(*(raw[name] for name in RAW_SOURCES), history_length=6, lookback_days=10)
     assert example_tuples(public_api) == sorted(expected, key=lambda r: r[:4])
     assert histories.select("dt", "customer_id").distinct().count() == histories.count()
+
+
+def _rows(df, day: str) -> list[tuple]:
+    return sorted(
+        tuple(list(v) if isinstance(v, list) else v for v in row) for row in df.where(F.col("dt") == day).collect()
+    )
+
+
+@pytest.mark.slow
+def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, caplog):
+    raw_dir, state, out, full = tmp_path / "raw", tmp_path / "state", tmp_path / "daily", tmp_path / "full"
+    generate(spark, str(raw_dir), TINY)
+    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
+    config = HistoryConfig(history_length=6, lookback_days=10)
+    build(spark, sources, str(full), config)
+    first, second, third = (
+        TINY.window_start.isoformat(),
+        *((TINY.window_start + dt.timedelta(days=offset)).isoformat() for offset in (1, 2)),
+    )
+    day_before = (TINY.window_start - dt.timedelta(days=1)).isoformat()
+
+    with caplog.at_level(logging.INFO, logger="carousel"):
+        advance(spark, sources, str(state), str(out), day_before, config)
+        advance(spark, sources, str(state), str(out), first, config)
+        written = advance(spark, sources, str(state), str(out), second, config)
+        rerun = advance(spark, sources, str(state), str(out), second, config)
+
+    assert sum("from the whole history" in message for message in caplog.messages) == 1  # only the first run
+    assert rerun == written and written["customer_histories"] > 0
+    states = spark.read.format("delta").load(str(state))
+    assert sorted(r.as_of.isoformat() for r in states.select("as_of").distinct().collect()) == [
+        day_before,
+        first,
+        second,
+        third,
+    ]
+    for table in ("customer_histories", "shown_items"):
+        daily = spark.read.format("delta").load(str(out / table))
+        expected = spark.read.format("delta").load(str(full / table))
+        for day in (first, second, third):
+            assert _rows(daily, day) == _rows(expected, day), (table, day)
+        assert daily.count() == expected.count()
+
+
+def test_advance_names_a_bad_day(spark, tmp_path):
+    with pytest.raises(ValueError, match="'2025-02-30'"):
+        advance(spark, {}, str(tmp_path / "state"), str(tmp_path / "out"), "2025-02-30", HistoryConfig())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -13,13 +14,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_day
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid
-from carousel.storage import RAW_SOURCES, delta_row_count, read_source, write_delta
+from carousel.storage import RAW_SOURCES, delta_row_count, read_source, replace_partition, write_delta
 
 log = logging.getLogger("carousel")
 
@@ -101,6 +103,65 @@ def build(
     return written
 
 
+def advance(
+    spark: SparkSession,
+    sources: dict[str, str],
+    state_path: str,
+    out: str,
+    day: str,
+    config: HistoryConfig,
+) -> dict[str, int]:
+    """Add day `day`'s actions to the stored state and write the histories of the day after.
+
+    Reads the state as of `day` from the Delta table at `state_path` (partitioned by `as_of`),
+    building it from the whole history when that partition is missing (the first run), and only
+    `day`'s partitions of the action sources. Writes the state as of `day` + 1, and the
+    `customer_histories` and `shown_items` of `day` + 1 under `out`, each by replacing its
+    partition, so a rerun gives the same tables.
+
+    Returns:
+        Rows written per table (the state counts customers).
+    """
+    from carousel.incremental import advance_state, histories_from_state, initial_state
+
+    next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
+    raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
+    stored = (
+        spark.read.format("delta").load(state_path) if os.path.isdir(os.path.join(state_path, "_delta_log")) else None
+    )
+    state = stored.where(F.col("as_of") == F.lit(day).cast("date")) if stored is not None else None
+    if state is None or state.isEmpty():
+        with stage(f"state as of {day} from the whole history") as facts:
+            actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+            replace_partition(initial_state(actions, day, config), state_path, "as_of", day)
+            state = spark.read.format("delta").load(state_path).where(F.col("as_of") == F.lit(day).cast("date"))
+            facts["customers"] = state.count()
+    day_actions = unify_actions(
+        raw["clicks"].where(F.col("dt") == day),
+        raw["add_to_carts"].where(F.col("dt") == day),
+        raw["orders"].where(F.col("order_date") == F.lit(day).cast("date")),
+    )
+    written = {}
+    with stage(f"state as of {next_day}") as facts:
+        replace_partition(advance_state(state, day_actions, day, config), state_path, "as_of", next_day)
+        advanced = spark.read.format("delta").load(state_path).where(F.col("as_of") == F.lit(next_day).cast("date"))
+        written["state"] = facts["customers"] = advanced.count()
+    impressions = impressions_in_window(raw["impressions"], next_day, next_day)
+    with stage(f"customer_histories of {next_day}") as facts:
+        path = os.path.join(out, "customer_histories")
+        replace_partition(histories_from_state(advanced, customer_days(impressions), config), path, "dt", next_day)
+        written["customer_histories"] = facts["rows"] = (
+            spark.read.format("delta").load(path).where(F.col("dt") == next_day).count()
+        )
+    with stage(f"shown_items of {next_day}") as facts:
+        path = os.path.join(out, "shown_items")
+        replace_partition(explode_impressions(impressions), path, "dt", next_day)
+        written["shown_items"] = facts["rows"] = (
+            spark.read.format("delta").load(path).where(F.col("dt") == next_day).count()
+        )
+    return written
+
+
 def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     """Run the declarative pipeline over `args.input` and print its summary."""
     from carousel.local_pipeline import LocalPipeline, summarize
@@ -176,6 +237,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_options(build_cmd)
     _add_spark_options(build_cmd)
 
+    advance_cmd = commands.add_parser(
+        "advance",
+        help="incremental daily mode: add --day's actions to the stored state, write the histories of the day after",
+    )
+    advance_cmd.add_argument("--day", required=True, help="the day whose actions are added, yyyy-MM-dd")
+    advance_cmd.add_argument(
+        "--input", default="data/raw", help="directory holding the four raw sources (default data/raw)"
+    )
+    advance_cmd.add_argument(
+        "--state", default="data/state", help="the state's Delta table, partitioned by as_of (default data/state)"
+    )
+    advance_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
+    _add_build_options(advance_cmd)
+    _add_spark_options(advance_cmd)
+
     pipeline_cmd = commands.add_parser(
         "pipeline",
         help="run the declarative pipeline locally with spark-pipelines (demo data generated when --input is absent)",
@@ -217,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         written = build(spark, _sources(args), args.out, config, args.from_dt, args.to_dt)
         for table, rows in written.items():
             log.info("wrote %s: %s rows -> %s", table, f"{rows:,}", os.path.join(args.out, table))
+    if args.command == "advance":
+        config = HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days)
+        written = advance(spark, _sources(args), args.state, args.out, args.day, config)
+        for table, rows in written.items():
+            log.info("wrote %s: %s rows", table, f"{rows:,}")
     if args.command == "pipeline":
         run_local_pipeline(spark, args)
     log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 
 DEFAULT_HISTORY_LENGTH = 1000
@@ -29,3 +31,17 @@ class HistoryConfig:
             raise ValueError(f"history_length must be at least 1, got {self.history_length}")
         if self.lookback_days < 1:
             raise ValueError(f"lookback_days must be at least 1, got {self.lookback_days}")
+
+
+def parse_day(day: str) -> dt.date:
+    """A 'yyyy-MM-dd' day given on the command line or to a function, as a date.
+
+    Raises:
+        ValueError: `day` is not a valid day in that format (the message quotes it).
+    """
+    try:
+        if isinstance(day, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            return dt.date.fromisoformat(day)
+    except ValueError:
+        pass
+    raise ValueError(f"expected a day as 'yyyy-MM-dd', got {day!r}")

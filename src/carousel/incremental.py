@@ -22,14 +22,13 @@ actions), so the state stays close to N actions per customer.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from carousel.actions import PADDING
-from carousel.config import HistoryConfig
+from carousel.config import HistoryConfig, parse_day
 from carousel.history import ACTION_STRUCT, _collect_actions, _or_empty, _padded
 from carousel.schemas import DAY_FORMAT
 
@@ -43,15 +42,6 @@ STATE_SCHEMA = T.StructType(
 """One row per customer: `as_of` (the state covers action days < as_of) and its kept actions, newest first."""
 
 STATE_COLUMNS = tuple(STATE_SCHEMA.fieldNames())
-
-
-def _parse_day(day: str) -> dt.date:
-    try:
-        if isinstance(day, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
-            return dt.date.fromisoformat(day)
-    except ValueError:
-        pass
-    raise ValueError(f"expected a day as 'yyyy-MM-dd', got {day!r}")
 
 
 def _pruned(column: str, history_length: int) -> Column:
@@ -94,7 +84,7 @@ def initial_state(actions: DataFrame, as_of: str, config: HistoryConfig = Histor
         `STATE_COLUMNS`: `customer_id`, `as_of` (date), `actions` (array of `ACTION_STRUCT`, newest
         first, pruned to the actions that may still be shown on `as_of` or later).
     """
-    as_of_day = _parse_day(as_of)
+    as_of_day = parse_day(as_of)
     earliest = as_of_day - dt.timedelta(days=config.lookback_days)
     scoped = actions.where((F.col("action_day") >= F.lit(earliest)) & (F.col("action_day") < F.lit(as_of_day)))
     collected = _collect_actions(scoped, "collected")
@@ -129,7 +119,7 @@ def advance_state(state: DataFrame, actions: DataFrame, day: str, config: Histor
         `STATE_COLUMNS` as of `day` + 1: new customers appear, customers whose actions all left the
         lookback disappear.
     """
-    current = _parse_day(day)
+    current = parse_day(day)
     previous = state.select("customer_id", _checked_as_of(state, current, "advance_state").alias("previous"))
     added = _collect_actions(actions.where(F.col("action_day") == F.lit(current)), "added")
     merged = F.sort_array(F.concat(_or_empty("previous"), _or_empty("added")), asc=False)

@@ -45,6 +45,20 @@ def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> No
     writer.save(path)
 
 
+def replace_partition(df: DataFrame, path: str, column: str, value: str) -> None:
+    """Replace the rows of `column` = `value` in the Delta table at `path` (created when absent) with `df`.
+
+    Rerunning with the same `df` leaves the same table: what the daily incremental mode relies on.
+    """
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"{column} = '{value}'")
+        .partitionBy(column)
+        .save(path)
+    )
+
+
 def delta_row_count(spark: SparkSession, path: str) -> int:
     """Rows in the Delta table at `path` (answered from Delta's file statistics where it can)."""
     return spark.read.format("delta").load(path).count()

@@ -117,7 +117,7 @@ def _targets(latest: dict) -> list[str]:
 
 
 GROWTH = (
-    ("2x customers (25k -> 50k)", "base/{a}/N1000", "base-2x-customers/{a}/N1000"),
+    ("2x customers (20k -> 40k)", "base/{a}/N1000", "base-2x-customers/{a}/N1000"),
     ("2x impression days (14 -> 28)", "base-28-days/{a}/N1000-14d", "base-28-days/{a}/N1000-28d"),
     ("2x actions per customer (900 -> 1800 a year)", "base/{a}/N1000", "base-2x-actions/{a}/N1000"),
     ("N = 100 -> 1000", "base/{a}/N100", "base/{a}/N1000"),
@@ -185,7 +185,7 @@ def _plot(latest: dict, path: Path) -> None:
     right.set_xticks(range(len(GROWTH)))
     right.set_xticklabels(["2x customers", "2x days", "2x actions", "N 100->1000"])
     right.set_ylabel("cost after / cost before")
-    right.set_title("How cost grows (25k customers)")
+    right.set_title("How cost grows (20k customers)")
     right.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -206,8 +206,8 @@ def _tables(latest: dict) -> list[str]:
         floor,
     )
     lines += ["", "### Targets", ""] + _targets(latest)
-    lines += ["", "### How cost grows (wall seconds, 25,000 customers unless doubled)", ""] + _growth(latest)
-    lines += ["", "### Every run at 25,000 and 50,000 customers", ""]
+    lines += ["", "### How cost grows (wall seconds, 20,000 customers unless doubled)", ""] + _growth(latest)
+    lines += ["", "### Every run at 20,000 and 40,000 customers", ""]
     base_records = [
         (case, record)
         for (case, step), record in sorted(latest.items())

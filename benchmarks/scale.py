@@ -37,10 +37,10 @@ log = logging.getLogger("benchmark")
 
 SCALES: dict[str, SyntheticConfig] = {
     "tiny": SyntheticConfig(customers=1_000),
-    "base": SyntheticConfig(customers=25_000),
-    "base-2x-customers": SyntheticConfig(customers=50_000),
-    "base-28-days": SyntheticConfig(customers=25_000, window_days=28),
-    "base-2x-actions": SyntheticConfig(customers=25_000, actions_per_customer_year=1_800.0),
+    "base": SyntheticConfig(customers=20_000),
+    "base-2x-customers": SyntheticConfig(customers=40_000),
+    "base-28-days": SyntheticConfig(customers=20_000, window_days=28),
+    "base-2x-actions": SyntheticConfig(customers=20_000, actions_per_customer_year=1_800.0),
     "large": SyntheticConfig(customers=100_000),
 }
 """Named data sets. A year of history before a 14-day window, ~900 actions per customer-year,

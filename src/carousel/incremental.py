@@ -55,7 +55,10 @@ def _pruned(column: str, history_length: int) -> Column:
     kept = F.filter(
         paired, lambda pair, index: (index < history_length) | (pair["action"]["action_day"] > pair["bound"])
     )
-    return F.transform(kept, lambda pair: pair["action"])
+    # Most customers have no more than N actions: nothing to prune, and no pass over the array.
+    return F.when(F.size(column) <= history_length, F.col(column)).otherwise(
+        F.transform(kept, lambda pair: pair["action"])
+    )
 
 
 def _state(customers: DataFrame, newest_first: Column, as_of: dt.date, config: HistoryConfig) -> DataFrame:
@@ -121,9 +124,25 @@ def advance_state(state: DataFrame, actions: DataFrame, day: str, config: Histor
     """
     current = parse_day(day)
     previous = state.select("customer_id", _checked_as_of(state, current, "advance_state").alias("previous"))
-    added = _collect_actions(actions.where(F.col("action_day") == F.lit(current)), "added")
-    merged = F.sort_array(F.concat(_or_empty("previous"), _or_empty("added")), asc=False)
-    return _state(previous.join(added, "customer_id", "full"), merged, current + dt.timedelta(days=1), config)
+    day_actions = actions.where(F.col("action_day") == F.lit(current))
+    added = _collect_actions(day_actions, "collected").select(
+        "customer_id", F.sort_array("collected", asc=False).alias("added")
+    )
+    # A left join of the state with the day's (small) arrays, plus the day's new customers, rather
+    # than one full outer join: Spark can then broadcast the day's side and leave the state where it
+    # is, where a full outer join always shuffles both sides.
+    known = previous.join(added, "customer_id", "left")
+    new = added.join(previous.select("customer_id"), "customer_id", "left_anti").select(
+        "customer_id", F.lit(None).cast(T.ArrayType(ACTION_STRUCT)).alias("previous"), "added"
+    )
+    # The day's actions are usually all newer than the stored ones: then prepending keeps the order.
+    merged = (
+        F.when(F.col("added").isNull(), F.col("previous"))
+        .when(F.col("previous").isNull(), F.col("added"))
+        .when(F.element_at("added", -1) > F.element_at("previous", 1), F.concat("added", "previous"))
+        .otherwise(F.sort_array(F.concat("previous", "added"), asc=False))
+    )
+    return _state(known.unionByName(new), merged, current + dt.timedelta(days=1), config)
 
 
 def histories_from_state(state: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig()) -> DataFrame:

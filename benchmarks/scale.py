@@ -72,17 +72,13 @@ PLANS: dict[str, tuple[Case, ...]] = {
         Case("base", "floor"),
         Case("base", "baseline"),
         Case("base", "project", history_length=100),
-        Case("base", "baseline", history_length=100),
         Case("base-2x-customers", "project"),
         Case("base-2x-customers", "floor"),
         Case("base-2x-customers", "baseline"),
         Case("base-28-days", "project", impression_days=14),
         Case("base-28-days", "project", impression_days=28),
-        Case("base-28-days", "baseline", impression_days=14),
-        Case("base-28-days", "baseline", impression_days=28),
         Case("base-2x-actions", "project"),
         Case("base-2x-actions", "floor"),
-        Case("base-2x-actions", "baseline"),
     ),
 }
 

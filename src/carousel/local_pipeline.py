@@ -35,7 +35,7 @@ from carousel.pipeline_settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
-from carousel.spark import AGGREGATION_DEFAULTS, LOCAL_DELTA_DEFAULTS, delta_package
+from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
 from carousel.storage import absolute_if_local
 
 log = logging.getLogger("carousel")
@@ -118,7 +118,6 @@ class LocalPipeline:
             "spark.sql.session.timeZone": "UTC",
             "spark.ui.enabled": "false",
             **LOCAL_DELTA_DEFAULTS,
-            **AGGREGATION_DEFAULTS,
         }
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         path = self.conf_dir / "spark-defaults.conf"

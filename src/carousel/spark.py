@@ -14,15 +14,6 @@ LOCAL_DELTA_DEFAULTS: dict[str, str] = {
     "spark.databricks.delta.snapshotPartitions": str(os.cpu_count() or 2),
 }
 
-AGGREGATION_DEFAULTS: dict[str, str] = {
-    # collect_list runs in ObjectHashAggregate, which by default gives up its hash map for a sort of
-    # the partial arrays once a task holds 128 keys (customers). Sorting those arrays cost the
-    # histories 40% of their time; AQE's partition sizing (64 MB of shuffle per task) already
-    # bounds what one task holds, and past this many keys the fallback still applies.
-    "spark.sql.objectHashAggregate.sortBased.fallbackThreshold": "100000",
-}
-"""Settings the history build relies on for speed, locally and on Databricks (see resources/)."""
-
 LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -31,7 +22,6 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.adaptive.enabled": "true",
     **LOCAL_DELTA_DEFAULTS,
-    **AGGREGATION_DEFAULTS,
 }
 
 

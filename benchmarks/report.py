@@ -55,7 +55,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
-def _cost_rows(records: list[tuple[str, dict | None]], floor: dict | None) -> list[str]:
+def _cost_rows(records: list[tuple[str, dict | None]], floor: dict | None, latest: dict | None = None) -> list[str]:
     header = (
         "| run | wall s | vs I/O floor | shuffle write MiB | shuffle read MiB | spill MiB | output MiB "
         "| JVM heap peak GiB | JVM RSS peak GiB | Python driver RSS MiB |"
@@ -65,8 +65,11 @@ def _cost_rows(records: list[tuple[str, dict | None]], floor: dict | None) -> li
         if record is None or "seconds" not in record:
             rows.append(f"| {label} | {_fmt_seconds(record)} |  |  |  |  |  |  |  |  |")
             continue
+        same_scale_floor = floor
+        if latest is not None:  # each run against the floor of its own data
+            same_scale_floor = _get(latest, f"{record['scale']}/floor/N1000")
         rows.append(
-            f"| {label} | {record['seconds']:.1f} | {_ratio(record['seconds'], _seconds(floor))} "
+            f"| {label} | {record['seconds']:.1f} | {_ratio(record['seconds'], _seconds(same_scale_floor))} "
             f"| {_mib(record['shuffle_write_bytes'])} | {_mib(record['shuffle_read_bytes'])} "
             f"| {_mib(record['spill_disk_bytes'])} | {_mib(record['output_bytes'])} "
             f"| {_gib(record.get('jvm_heap_peak_bytes'))} | {_gib(record.get('jvm_rss_peak_bytes'))} "
@@ -213,7 +216,7 @@ def _tables(latest: dict) -> list[str]:
         for (case, step), record in sorted(latest.items())
         if not case.startswith(("large", "tiny")) and step == "build"
     ]
-    lines += _cost_rows(base_records, None)
+    lines += _cost_rows(base_records, None, latest)
     sample = next(iter(latest.values()), {})
     lines += [
         "",

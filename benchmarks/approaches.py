@@ -11,10 +11,10 @@ import os
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from carousel.actions import PADDING, unify_actions
+from carousel.actions import unify_actions
 from carousel.config import HistoryConfig
 from carousel.examples import explode_impressions, impressions_in_window
-from carousel.history import build_histories, customer_days
+from carousel.history import build_histories, customer_days, padded_history
 from carousel.schemas import DAY_FORMAT
 from carousel.storage import RAW_SOURCES, read_source, write_delta
 
@@ -88,15 +88,10 @@ def baseline_histories(actions: DataFrame, days: DataFrame, config: HistoryConfi
         .groupBy("dt", "customer_id")
         .agg(F.sort_array(F.collect_list(F.struct("rank", "item_id", "action_type"))).alias("ranked"))
     )
+    # `ranked` sorts by rank first, so the arrays are newest first, as padded_history expects.
     real = F.coalesce(F.col("ranked"), F.array().cast("array<struct<rank:int,item_id:int,action_type:tinyint>>"))
-    padding = F.lit(length) - F.size(real)
     return days.join(collected, ["dt", "customer_id"], "left").select(
-        "dt",
-        "customer_id",
-        F.concat(F.transform(real, lambda a: a["item_id"]), F.array_repeat(F.lit(PADDING), padding)).alias("actions"),
-        F.concat(
-            F.transform(real, lambda a: a["action_type"]), F.array_repeat(F.lit(PADDING).cast("tinyint"), padding)
-        ).alias("action_types"),
+        "dt", "customer_id", *padded_history(real, length)
     )
 
 

@@ -21,7 +21,7 @@ from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, Histo
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid
-from carousel.storage import RAW_SOURCES, delta_row_count, read_source, replace_partition, write_delta
+from carousel.storage import RAW_SOURCES, delta_row_count, read_partition, read_source, replace_partition, write_delta
 
 log = logging.getLogger("carousel")
 
@@ -126,15 +126,13 @@ def advance(
 
     next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
     raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
-    stored = (
-        spark.read.format("delta").load(state_path) if os.path.isdir(os.path.join(state_path, "_delta_log")) else None
-    )
-    state = stored.where(F.col("as_of") == F.lit(day).cast("date")) if stored is not None else None
+    has_state = os.path.isdir(os.path.join(state_path, "_delta_log"))
+    state = read_partition(spark, state_path, "as_of", day) if has_state else None
     if state is None or state.isEmpty():
         with stage(f"state as of {day} from the whole history") as facts:
             actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
             replace_partition(initial_state(actions, day, config), state_path, "as_of", day)
-            state = spark.read.format("delta").load(state_path).where(F.col("as_of") == F.lit(day).cast("date"))
+            state = read_partition(spark, state_path, "as_of", day)
             facts["customers"] = state.count()
     day_actions = unify_actions(
         raw["clicks"].where(F.col("dt") == day),
@@ -144,21 +142,17 @@ def advance(
     written = {}
     with stage(f"state as of {next_day}") as facts:
         replace_partition(advance_state(state, day_actions, day, config), state_path, "as_of", next_day)
-        advanced = spark.read.format("delta").load(state_path).where(F.col("as_of") == F.lit(next_day).cast("date"))
+        advanced = read_partition(spark, state_path, "as_of", next_day)
         written["state"] = facts["customers"] = advanced.count()
     impressions = impressions_in_window(raw["impressions"], next_day, next_day)
     with stage(f"customer_histories of {next_day}") as facts:
         path = os.path.join(out, "customer_histories")
         replace_partition(histories_from_state(advanced, customer_days(impressions), config), path, "dt", next_day)
-        written["customer_histories"] = facts["rows"] = (
-            spark.read.format("delta").load(path).where(F.col("dt") == next_day).count()
-        )
+        written["customer_histories"] = facts["rows"] = read_partition(spark, path, "dt", next_day).count()
     with stage(f"shown_items of {next_day}") as facts:
         path = os.path.join(out, "shown_items")
         replace_partition(explode_impressions(impressions), path, "dt", next_day)
-        written["shown_items"] = facts["rows"] = (
-            spark.read.format("delta").load(path).where(F.col("dt") == next_day).count()
-        )
+        written["shown_items"] = facts["rows"] = read_partition(spark, path, "dt", next_day).count()
     return written
 
 

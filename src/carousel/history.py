@@ -97,6 +97,16 @@ def _padded(values: Column, length: int, pad: Column) -> Column:
     return F.concat(values, F.array_repeat(pad, F.lit(length) - F.size(values)))
 
 
+def padded_history(visible: Column | str, length: int) -> list[Column]:
+    """`actions` and `action_types` of an array of `ACTION_STRUCT` (at most N, newest first), zero-padded to N."""
+    return [
+        _padded(F.transform(visible, lambda a: a["item_id"]), length, F.lit(PADDING)).alias("actions"),
+        _padded(F.transform(visible, lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")).alias(
+            "action_types"
+        ),
+    ]
+
+
 def _visible(length: int) -> Column:
     """The first N candidates the row's `day` may see: those of days [oldest_day, day)."""
     only_day = F.col("first_day") == F.col("last_day")
@@ -129,12 +139,5 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
     return (
         days_with_bounds.join(candidate_histories(actions, days, config), "customer_id")
         .select("dt", "customer_id", _visible(length).alias("visible"))
-        .select(
-            "dt",
-            "customer_id",
-            _padded(F.transform("visible", lambda a: a["item_id"]), length, F.lit(PADDING)).alias("actions"),
-            _padded(F.transform("visible", lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")).alias(
-                "action_types"
-            ),
-        )
+        .select("dt", "customer_id", *padded_history("visible", length))
     )

@@ -27,9 +27,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.actions import PADDING
 from carousel.config import HistoryConfig, parse_day
-from carousel.history import ACTION_STRUCT, _collect_actions, _or_empty, _padded
+from carousel.history import ACTION_STRUCT, _collect_actions, _or_empty, padded_history
 from carousel.schemas import DAY_FORMAT
 
 STATE_SCHEMA = T.StructType(
@@ -178,11 +177,4 @@ def histories_from_state(state: DataFrame, days: DataFrame, config: HistoryConfi
         .join(state.select("customer_id", "as_of", "actions"), "customer_id", "left")
         .select("dt", "customer_id", checked.alias("visible"))
     )
-    return visible.select(
-        "dt",
-        "customer_id",
-        _padded(F.transform("visible", lambda a: a["item_id"]), length, F.lit(PADDING)).alias("actions"),
-        _padded(F.transform("visible", lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")).alias(
-            "action_types"
-        ),
-    )
+    return visible.select("dt", "customer_id", *padded_history("visible", length))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from carousel.schemas import RAW_SCHEMAS
 
@@ -57,6 +58,12 @@ def replace_partition(df: DataFrame, path: str, column: str, value: str) -> None
         .partitionBy(column)
         .save(path)
     )
+
+
+def read_partition(spark: SparkSession, path: str, column: str, value: str) -> DataFrame:
+    """The rows of `column` = `value` of the Delta table at `path` (a date column compares as 'yyyy-MM-dd')."""
+    # A filter on partition columns alone still prunes partitions, cast or not.
+    return spark.read.format("delta").load(path).where(F.col(column).cast("string") == value)
 
 
 def delta_row_count(spark: SparkSession, path: str) -> int:

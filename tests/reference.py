@@ -25,19 +25,28 @@ def _positive(value: int | None) -> bool:
     return value is not None and value > 0
 
 
+def _in_time(at: dt.datetime | None, day: dt.date) -> bool:
+    """Present, and before midnight UTC ending the day after `day` (a late event lands one day later at most)."""
+    if at is None:
+        return False
+    if at.tzinfo is None:  # Spark's collect() gives naive local times
+        at = at.astimezone(dt.timezone.utc)
+    return at < dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), dt.timezone.utc)
+
+
 def reference_actions(clicks, add_to_carts, orders) -> dict[int, list[tuple]]:
     """Valid actions per customer as (timestamp, type, item, day)."""
     per_customer: dict[int, list[tuple]] = defaultdict(list)
     for day_text, customer, item, at in clicks:
         day = _day(day_text)
-        if day and _positive(customer) and _positive(item) and at is not None:
+        if day and _positive(customer) and _positive(item) and _in_time(at, day):
             per_customer[customer].append((at, CLICK, item, day))
     for day_text, customer, config, _simple, at in add_to_carts:
         day = _day(day_text)
-        if day and _positive(customer) and _positive(config) and at is not None:
+        if day and _positive(customer) and _positive(config) and _in_time(at, day):
             per_customer[customer].append((at, ADD_TO_CART, config, day))
     for day, customer, config, _simple, at in orders:
-        if day is not None and _positive(customer) and _positive(config) and at is not None:
+        if day is not None and _positive(customer) and _positive(config) and _in_time(at, day):
             per_customer[customer].append((at, ORDER, config, day))
     return per_customer
 

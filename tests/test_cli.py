@@ -14,6 +14,7 @@ from carousel import build_training_examples
 from carousel.cli import advance, build, generate
 from carousel.config import HistoryConfig
 from carousel.examples import join_histories
+from carousel.quality import keep_valid
 from carousel.schemas import RAW_SCHEMAS
 from carousel.storage import RAW_SOURCES, read_source
 from carousel.synthetic import SyntheticConfig
@@ -33,7 +34,28 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
 
     histories = spark.read.format("delta").load(str(out_dir / "customer_histories"))
     shown_items = spark.read.format("delta").load(str(out_dir / "shown_items"))
-    assert written == {"customer_histories": histories.count(), "shown_items": shown_items.count()}
+    quarantines = {name: spark.read.format("delta").load(str(out_dir / f"{name}_quarantine")) for name in RAW_SOURCES}
+    assert written == {
+        **{f"{name}_quarantine": quarantine.count() for name, quarantine in quarantines.items()},
+        "customer_histories": histories.count(),
+        "shown_items": shown_items.count(),
+    }
+    # Nothing lost: every raw row is kept or quarantined, and the run metrics say so.
+    metrics = spark.read.format("delta").load(str(out_dir / "run_metrics"))
+    [run_id] = [row.run_id for row in metrics.select("run_id").distinct().collect()]
+    assert {row.status for row in metrics.collect()} == {"succeeded"}
+    recorded = {(row.subject, row.metric): row.value for row in metrics.collect()}
+    for name in RAW_SOURCES:
+        raw_rows = read_source(spark, sources[name]).count()
+        kept = keep_valid(read_source(spark, sources[name]), name).count()
+        assert quarantines[name].count() > 0, name  # TINY has dirty rows of every source
+        assert raw_rows == kept + quarantines[name].count(), name
+        assert recorded[(name, "rows_read")] == raw_rows
+        assert recorded[(name, "rows_kept")] == kept
+        assert recorded[(name, "rows_quarantined")] == quarantines[name].count()
+        assert {row.run_id for row in quarantines[name].select("run_id").distinct().collect()} == {run_id}
+    assert recorded[("customer_histories", "rows_written")] == histories.count()
+    assert recorded[("customer_histories", "seconds")] > 0
     assert histories.where(F.size("actions") != 6).count() == 0
     assert histories.where(F.size("action_types") != 6).count() == 0
     assert histories.where(F.exists("action_types", lambda t: (t < 0) | (t > 3))).count() == 0

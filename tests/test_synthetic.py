@@ -205,6 +205,9 @@ def _dirty_conditions(source: str) -> dict[str, Column]:
         conditions[f"null_{item}"] = F.col(item).isNull()
         conditions[f"negative_{item}"] = F.col(item) < 0
         conditions[f"null_{time}"] = F.col(time).isNull()
+        partition_day = F.try_to_date(F.col(day).cast("string"), "yyyy-MM-dd")
+        end_of_next_day = F.timestamp_seconds((F.unix_date(partition_day) + 2) * 86400)
+        conditions[f"{time}_days_after_{day}"] = F.col(time) >= end_of_next_day
     return conditions
 
 

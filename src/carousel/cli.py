@@ -20,25 +20,41 @@ from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_day
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
-from carousel.quality import keep_valid
-from carousel.storage import RAW_SOURCES, delta_row_count, read_partition, read_source, replace_partition, write_delta
+from carousel.quality import keep_valid, quarantine_rows
+from carousel.run_metrics import SourceCounts, check_reconciled, recorded_run
+from carousel.storage import (
+    RAW_SOURCES,
+    delta_row_count,
+    read_partition,
+    read_source,
+    replace_days,
+    replace_partition,
+    write_delta,
+)
 
 log = logging.getLogger("carousel")
 
+RUN_METRICS_TABLE = "run_metrics"
 RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
 
 
 @contextmanager
-def stage(name: str) -> Iterator[dict]:
-    """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict."""
+def stage(name: str, seconds: dict[str, float] | None = None) -> Iterator[dict]:
+    """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict.
+
+    With `seconds`, the stage's duration is also stored there under `name`.
+    """
     facts: dict = {}
     log.info("%s ...", name)
     started = time.perf_counter()
     yield facts
+    elapsed = time.perf_counter() - started
+    if seconds is not None:
+        seconds[name] = elapsed
     details = ", ".join(
         f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items()
     )
-    log.info("%s done in %.1f s%s", name, time.perf_counter() - started, f" ({details})" if details else "")
+    log.info("%s done in %.1f s%s", name, elapsed, f" ({details})" if details else "")
 
 
 def _spark(args: argparse.Namespace) -> SparkSession:
@@ -71,36 +87,60 @@ def build(
     config: HistoryConfig,
     from_dt: str | None = None,
     to_dt: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, int]:
-    """Build `customer_histories` and `shown_items` as Delta tables under `out`, partitioned by dt.
+    """Build the training data as Delta tables under `out`, and record the run in `out`/run_metrics.
+
+    Per raw source, the rows that break a rule go to `<source>_quarantine` (replaced, stamped with
+    the run id), and rows read must equal rows kept + rows quarantined before any gold table is
+    touched. Then `customer_histories` and `shown_items` (partitioned by dt) get the window's dt
+    partitions replaced in one atomic commit each: days outside the window stay, a rerun gives
+    the same rows, and a run killed halfway leaves the previous version readable.
 
     Args:
         sources: raw source per name of `RAW_SOURCES`: a table name or a path.
         out: directory of the output tables.
         config: history length and lookback days.
         from_dt, to_dt: optional inclusive bounds on the impressions' dt ('yyyy-MM-dd').
+        run_id: the run's id (default: a new one).
 
     Returns:
         Rows written per output table.
+
+    Raises:
+        carousel.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
     """
-    raw = {}
-    with stage("read raw sources") as facts:
+    from_dt = parse_day(from_dt).isoformat() if from_dt else None
+    to_dt = parse_day(to_dt).isoformat() if to_dt else None
+    with recorded_run(spark, os.path.join(out, RUN_METRICS_TABLE), "build", run_id) as record:
+        raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
         for name in RAW_SOURCES:
-            raw[name] = read_source(spark, sources[name])
-            facts[f"{name}_rows"] = raw[name].count()
-            facts[f"{name}_valid"] = keep_valid(raw[name], name).count()
-    impressions = impressions_in_window(raw["impressions"], from_dt, to_dt)
-    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-    written = {}
-    with stage("customer_histories") as facts:
-        path = os.path.join(out, "customer_histories")
-        write_delta(build_histories(actions, customer_days(impressions), config), path)
-        written["customer_histories"] = facts["rows"] = delta_row_count(spark, path)
-    with stage("shown_items") as facts:
-        path = os.path.join(out, "shown_items")
-        write_delta(explode_impressions(impressions), path)
-        written["shown_items"] = facts["rows"] = delta_row_count(spark, path)
-    return written
+            with stage(f"{name}_quarantine", record.seconds) as facts:
+                path = os.path.join(out, f"{name}_quarantine")
+                write_delta(quarantine_rows(raw[name], name, run_id=record.run_id), path, partition_by=None)
+                counts = SourceCounts(
+                    name, raw[name].count(), keep_valid(raw[name], name).count(), delta_row_count(spark, path)
+                )
+                record.counts.append(counts)
+                record.rows_written[f"{name}_quarantine"] = counts.rows_quarantined
+                facts.update(read=counts.rows_read, kept=counts.rows_kept, quarantined=counts.rows_quarantined)
+        check_reconciled(record.counts)
+        impressions = impressions_in_window(raw["impressions"], from_dt, to_dt)
+        actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+        gold = {
+            "customer_histories": build_histories(actions, customer_days(impressions), config),
+            "shown_items": explode_impressions(impressions),
+        }
+        for table, frame in gold.items():
+            with stage(table, record.seconds) as facts:
+                path = os.path.join(out, table)
+                replace_days(frame, path, from_dt, to_dt)
+                record.rows_written[table] = facts["rows"] = _rows_in_window(spark, path, from_dt, to_dt)
+    return dict(record.rows_written)
+
+
+def _rows_in_window(spark: SparkSession, path: str, from_dt: str | None, to_dt: str | None) -> int:
+    return impressions_in_window(spark.read.format("delta").load(path), from_dt, to_dt).count()
 
 
 def advance(
@@ -168,14 +208,20 @@ def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
         history=HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days),
     )
     pipeline = LocalPipeline(Path(args.work_dir))
-    with stage("spark-pipelines run"):
-        seconds = pipeline.run(
-            settings,
-            cores=os.cpu_count() or 2,
-            driver_memory=args.driver_memory,
-            shuffle_partitions=args.shuffle_partitions,
-        )
-    for line in summarize(spark, pipeline, seconds).lines():
+    with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
+        with stage("spark-pipelines run"):
+            record.seconds = pipeline.run(
+                settings,
+                record.run_id,
+                cores=os.cpu_count() or 2,
+                driver_memory=args.driver_memory,
+                shuffle_partitions=args.shuffle_partitions,
+            )
+        summary = summarize(spark, pipeline, record.seconds)
+        record.counts, record.rows_written = summary.counts, summary.rows
+        # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
+        check_reconciled(summary.counts)
+    for line in summary.lines():
         print(line)
 
 

@@ -25,6 +25,7 @@ from carousel.pipeline_datasets import (
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
     QUARANTINE,
+    SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
 from carousel.pipeline_settings import (
@@ -35,6 +36,7 @@ from carousel.pipeline_settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
+from carousel.run_metrics import RECONCILIATION_FAILED, RUN_ID_KEY, SourceCounts, counts_from_rows
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
 from carousel.storage import absolute_if_local
 
@@ -48,6 +50,7 @@ STORED_TABLES = (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
+    SOURCE_RECONCILIATION,
 )
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
 
@@ -77,14 +80,20 @@ class LocalPipeline:
     def table_path(self, table: str) -> Path:
         return self.warehouse / table
 
-    def write_spec(self, settings: PipelineSettings) -> Path:
-        """Write the pipeline spec: the transformations folder and the configuration of `settings`."""
+    @property
+    def run_metrics(self) -> Path:
+        """The run-metrics Delta table: one row per fact of every run (see `carousel.run_metrics`)."""
+        return self.work_dir / "run_metrics"
+
+    def write_spec(self, settings: PipelineSettings, run_id: str) -> Path:
+        """Write the pipeline spec: the transformations folder, the configuration of `settings` and the run id."""
         # The spec's folder is not the runner's working directory: relative paths would move.
         configuration = {key: absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
         configuration[WINDOW_START_KEY] = settings.window_start or ""
         configuration[WINDOW_END_KEY] = settings.window_end or ""
         configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
         configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
+        configuration[RUN_ID_KEY] = run_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
         include = os.path.relpath(TRANSFORMATIONS, self.work_dir)
         lines = [
@@ -125,14 +134,20 @@ class LocalPipeline:
         return path
 
     def run(
-        self, settings: PipelineSettings, *, cores: int = 2, driver_memory: str = "6g", shuffle_partitions: int = 8
+        self,
+        settings: PipelineSettings,
+        run_id: str,
+        *,
+        cores: int = 2,
+        driver_memory: str = "6g",
+        shuffle_partitions: int = 8,
     ) -> dict[str, float]:
-        """Run the whole pipeline once; return seconds per flow (dataset).
+        """Run the whole pipeline once as run `run_id`; return seconds per flow (dataset).
 
         Raises:
             PipelineRunError: the run failed.
         """
-        self.write_spec(settings)
+        self.write_spec(settings, run_id)
         self.write_spark_defaults(driver_memory, shuffle_partitions)
         bin_dir = str(Path(sys.executable).parent)
         # spark-pipelines finds Spark through the `python` on PATH: make it this environment's.
@@ -148,12 +163,15 @@ class LocalPipeline:
         seconds: dict[str, float] = {}
         tail: list[str] = []
         completed = False
+        reason = None  # the pipeline's own words on a failed reconciliation, else buried in a stack trace
         with subprocess.Popen(
             command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         ) as process:
             assert process.stdout is not None
             for line in process.stdout:
                 tail = (tail + [line.rstrip()])[-40:]
+                if reason is None and RECONCILIATION_FAILED in line:
+                    reason = line[line.index(RECONCILIATION_FAILED) :].strip()
                 event = _FLOW_EVENT.match(line)
                 if event:
                     log.info("pipeline: %s %s", event.group(2), event.group(3).lower())
@@ -167,17 +185,21 @@ class LocalPipeline:
                     log.info("pipeline: %s", line.rstrip())
         # The CLI may exit 0 after a failed run; only its own "Run is COMPLETED" says it worked.
         if process.returncode != 0 or not completed:
-            raise PipelineRunError(f"spark-pipelines run failed (exit {process.returncode}):\n" + "\n".join(tail))
+            headline = f"spark-pipelines run failed (exit {process.returncode})"
+            if reason:
+                headline += ": " + reason
+            raise PipelineRunError(headline + "\n" + "\n".join(tail))
         return seconds
 
 
 @dataclass
 class RunSummary:
-    """What a local run wrote: rows per table, rows quarantined per source and rule, seconds per flow."""
+    """What a local run wrote: rows per table and per broken rule, seconds per flow, reconciliation per source."""
 
     rows: dict[str, int] = field(default_factory=dict)
     quarantined_by_rule: dict[tuple[str, str], int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    counts: list[SourceCounts] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
@@ -187,6 +209,8 @@ class RunSummary:
         ]
         out.append("rows quarantined per rule:")
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
+        out.append("reconciliation (rows read = kept + quarantined):")
+        out += [f"  {counts.describe()}" for counts in self.counts]
         return out
 
 
@@ -199,4 +223,6 @@ def summarize(spark: SparkSession, pipeline: LocalPipeline, seconds: dict[str, f
         quarantine = spark.read.format("delta").load(str(pipeline.table_path(table)))
         for row in quarantine.select(F.explode("broken_rules").alias("rule")).groupBy("rule").count().collect():
             summary.quarantined_by_rule[(source, row["rule"])] = row["count"]
+    reconciliation = spark.read.format("delta").load(str(pipeline.table_path(SOURCE_RECONCILIATION)))
+    summary.counts = counts_from_rows(reconciliation.orderBy("source").collect())
     return summary

@@ -21,6 +21,7 @@ from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.pipeline_settings import PipelineSettings
 from carousel.quality import quarantine_rows
+from carousel.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source
 
@@ -33,11 +34,17 @@ ACTIONS_SILVER = "actions_silver"
 CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
 TRAINING_EXAMPLES_GOLD = "training_examples_gold"
 TRAINING_EXAMPLES = "training_examples"
+SOURCE_RECONCILIATION = "source_reconciliation"
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
     """The pipeline settings of the running pipeline (its configuration, else the defaults)."""
     return PipelineSettings.from_conf(lambda key, default: spark.conf.get(key, default))
+
+
+def run_id_of(spark: SparkSession) -> str:
+    """The run id of the running pipeline update: its configuration's, else one per Python process."""
+    return spark.conf.get(RUN_ID_KEY, None) or process_run_id()
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,17 @@ class RawInput:
 
     def quarantined(self) -> DataFrame:
         """The raw rows that break a rule, with the rules' names and the whole raw row."""
-        return quarantine_rows(self.read(), self.source, self.schema)
+        return quarantine_rows(self.read(), self.source, self.schema, run_id=run_id_of(self.spark))
+
+
+def source_reconciliation(read: TableReader, raw_inputs: dict[str, RawInput]) -> DataFrame:
+    """One row per raw source: run id, rows read, kept (bronze), quarantined; fails when they do not add up."""
+    counts = [
+        source_counts(raw.read(), read(BRONZE[source]), read(QUARANTINE[source]), source)
+        for source, raw in raw_inputs.items()
+    ]
+    run_id = run_id_of(next(iter(raw_inputs.values())).spark)
+    return reconciled(union_all(counts), run_id)
 
 
 def actions_silver(read: TableReader) -> DataFrame:

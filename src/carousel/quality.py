@@ -15,6 +15,7 @@ from pyspark.sql import types as T
 from carousel.schemas import DAY_FORMAT, conform, conformed_columns
 
 RAW_RECORD = "raw_record"
+RUN_ID = "run_id"
 
 
 def _positive(column: str) -> str:
@@ -23,6 +24,20 @@ def _positive(column: str) -> str:
 
 def _parsable_day(column: str) -> str:
     return f"try_to_date({column}, '{DAY_FORMAT}') IS NOT NULL"
+
+
+def _by_end_of_next_day(timestamp: str, day: str) -> str:
+    """`timestamp` is before midnight UTC ending the day after `day`; TRUE when either is missing.
+
+    A late event may land in the next day's partition, never later. A missing or unparsable
+    value is another rule's to report, so this rule names only a timestamp that is too late.
+    The bound is computed from epoch days, so it does not depend on the session time zone.
+    """
+    as_date = day if day == "order_date" else f"try_to_date({day}, '{DAY_FORMAT}')"
+    return (
+        f"{timestamp} IS NULL OR {as_date} IS NULL "
+        f"OR {timestamp} < timestamp_seconds((unix_date({as_date}) + 2) * 86400)"
+    )
 
 
 RULES: dict[str, dict[str, str]] = {
@@ -41,18 +56,21 @@ RULES: dict[str, dict[str, str]] = {
         "customer_id_positive": _positive("customer_id"),
         "item_id_positive": _positive("item_id"),
         "click_time_present": "click_time IS NOT NULL",
+        "click_time_by_end_of_next_day": _by_end_of_next_day("click_time", "dt"),
     },
     "add_to_carts": {
         "dt_parsable": _parsable_day("dt"),
         "customer_id_positive": _positive("customer_id"),
         "config_id_positive": _positive("config_id"),
         "occurred_at_present": "occurred_at IS NOT NULL",
+        "occurred_at_by_end_of_next_day": _by_end_of_next_day("occurred_at", "dt"),
     },
     "orders": {
         "order_date_present": "order_date IS NOT NULL",
         "customer_id_positive": _positive("customer_id"),
         "config_id_positive": _positive("config_id"),
         "occurred_at_present": "occurred_at IS NOT NULL",
+        "occurred_at_by_end_of_next_day": _by_end_of_next_day("occurred_at", "order_date"),
     },
 }
 
@@ -86,18 +104,27 @@ def broken_rules(source: str) -> Column:
     return F.filter(F.array(*named_failures), lambda name: name.isNotNull())
 
 
-def quarantine_rows(df: DataFrame, source: str, schema: T.StructType | None = None) -> DataFrame:
+def quarantine_rows(
+    df: DataFrame, source: str, schema: T.StructType | None = None, run_id: str | None = None
+) -> DataFrame:
     """Return the rows of a raw `source` that break at least one rule, each with the rules it broke.
 
-    `schema` is `df`'s schema when known beforehand (see `carousel.schemas.conformed_columns`).
+    Args:
+        df: the raw rows.
+        source: one of `RULES`' keys.
+        schema: `df`'s schema when known beforehand (see `carousel.schemas.conformed_columns`).
+        run_id: the run that quarantined the rows (see `carousel.run_metrics.new_run_id`).
 
     Returns:
-        The contract's columns (conformed), `broken_rules` array<string>, and `raw_record`: the
-        whole raw row, extra columns included, as JSON, so nothing of a rejected row is lost.
+        The contract's columns (conformed), `broken_rules` array<string>, `raw_record` (the
+        whole raw row, extra columns included, as JSON, so nothing of a rejected row is lost)
+        and `run_id`.
     """
     schema = schema or df.schema
     whole_row = F.to_json(
         F.struct(*(F.col(f"`{name}`") for name in schema.fieldNames())), {"ignoreNullFields": "false"}
     ).alias(RAW_RECORD)
     conformed = df.select(*conformed_columns(df, source, schema), whole_row)
-    return conformed.select("*", broken_rules(source).alias("broken_rules")).where(F.size("broken_rules") > 0)
+    return conformed.select(
+        "*", broken_rules(source).alias("broken_rules"), F.lit(run_id).cast("string").alias(RUN_ID)
+    ).where(F.size("broken_rules") > 0)

@@ -60,6 +60,20 @@ def replace_partition(df: DataFrame, path: str, column: str, value: str) -> None
     )
 
 
+def replace_days(df: DataFrame, path: str, first: str | None, last: str | None, column: str = "dt") -> None:
+    """Replace the rows whose `column` lies in [`first`, `last`] of the Delta table at `path` with `df`, atomically.
+
+    A None bound is open; with neither, the whole table is replaced. Days outside the range stay
+    as they are, so building one window never touches another, and rerunning a window replaces
+    its days instead of appending them twice. Delta refuses a `df` row outside the range.
+    """
+    bounds = [f"{column} >= '{first}'" if first else None, f"{column} <= '{last}'" if last else None]
+    condition = " AND ".join(bound for bound in bounds if bound)
+    writer = df.write.format("delta").mode("overwrite").partitionBy(column)
+    writer = writer.option("replaceWhere", condition) if condition else writer.option("overwriteSchema", "true")
+    writer.save(path)
+
+
 def read_partition(spark: SparkSession, path: str, column: str, value: str) -> DataFrame:
     """The rows of `column` = `value` of the Delta table at `path` (a date column compares as 'yyyy-MM-dd')."""
     # A filter on partition columns alone still prunes partitions, cast or not.

@@ -44,6 +44,7 @@ DIRTY_KINDS: dict[str, tuple[str, ...]] = {
         "null_item_id",
         "negative_item_id",
         "null_click_time",
+        "click_time_days_after_dt",
         "null_dt",
         "bad_dt_month",
         "bad_dt_text",
@@ -56,6 +57,7 @@ DIRTY_KINDS: dict[str, tuple[str, ...]] = {
         "null_config_id",
         "negative_config_id",
         "null_occurred_at",
+        "occurred_at_days_after_dt",
         "null_dt",
         "bad_dt_month",
         "bad_dt_text",
@@ -68,6 +70,7 @@ DIRTY_KINDS: dict[str, tuple[str, ...]] = {
         "null_config_id",
         "negative_config_id",
         "null_occurred_at",
+        "occurred_at_days_after_order_date",
         "null_order_date",
         "duplicate",
     ),
@@ -311,6 +314,9 @@ def _dirty_overrides(source: str) -> dict[str, dict[str, Column]]:
     overrides[f"null_{item}"] = {item: _null(source, item)}
     overrides[f"negative_{item}"] = {item: -F.col(item)}
     overrides[f"null_{time}"] = {time: _null(source, time)}
+    # Three days on lands after the end of the day after the partition day even for a late event.
+    day = "order_date" if source == "orders" else "dt"
+    overrides[f"{time}_days_after_{day}"] = {time: F.col(time) + F.expr("INTERVAL 3 DAYS")}
     return overrides
 
 

@@ -1,0 +1,196 @@
+"""Run ids, per-source reconciliation (rows read = rows kept + rows quarantined) and the run-metrics table.
+
+Every run, the declarative pipeline and `carousel build` alike, counts per raw source the rows
+it read, kept and quarantined, and fails, naming the source and the counts, when they do not add
+up. The local runners then append one row per fact to a Delta table, `run_metrics`:
+
+    run_id, command, status, started_at, finished_at, subject, metric, value, error
+
+with metrics `rows_read`, `rows_kept`, `rows_quarantined` (subject: a raw source),
+`rows_written` (subject: a table) and `seconds` (subject: a stage or a pipeline flow). A failed
+run is recorded too, with status `failed` and its error. On Databricks the pipeline's event log
+holds the same facts; the `source_reconciliation` table is there as well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+log = logging.getLogger("carousel")
+
+RUN_ID_KEY = "carousel.run_id"
+"""Pipeline configuration key of the run id; the local runner sets a fresh one per run."""
+
+RUN_METRICS_SCHEMA = (
+    "run_id string, command string, status string, started_at timestamp, finished_at timestamp, "
+    "subject string, metric string, value double, error string"
+)
+
+SUCCEEDED, FAILED = "succeeded", "failed"
+RECONCILIATION_FAILED = "reconciliation failed"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A run id that sorts by start time and is unique: `20261122T213012Z-1a2b3c4d`."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+_PROCESS_RUN_ID: list[str] = []
+
+
+def process_run_id() -> str:
+    """One run id per Python process: what every dataset of one pipeline update shares when no run id is configured."""
+    if not _PROCESS_RUN_ID:
+        _PROCESS_RUN_ID.append(new_run_id())
+    return _PROCESS_RUN_ID[0]
+
+
+@dataclass(frozen=True)
+class SourceCounts:
+    """What a run did with the rows of one raw source."""
+
+    source: str
+    rows_read: int
+    rows_kept: int
+    rows_quarantined: int
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_kept + self.rows_quarantined
+
+    def describe(self) -> str:
+        return (
+            f"source '{self.source}': read {self.rows_read:,} rows, kept {self.rows_kept:,} + "
+            f"quarantined {self.rows_quarantined:,} = {self.rows_kept + self.rows_quarantined:,}"
+        )
+
+
+class ReconciliationError(RuntimeError):
+    """Rows of a raw source were lost or counted twice: read != kept + quarantined."""
+
+    def __init__(self, unbalanced: list[SourceCounts]) -> None:
+        super().__init__(f"{RECONCILIATION_FAILED}: " + "; ".join(counts.describe() for counts in unbalanced))
+        self.unbalanced = unbalanced
+
+
+def check_reconciled(counts: Iterable[SourceCounts]) -> None:
+    """Raise `ReconciliationError` naming every source whose rows read != rows kept + rows quarantined."""
+    unbalanced = [one for one in counts if not one.balanced]
+    if unbalanced:
+        raise ReconciliationError(unbalanced)
+
+
+def _row_count(df: DataFrame, name: str) -> DataFrame:
+    return df.agg(F.count(F.lit(1)).alias(name))
+
+
+def source_counts(raw: DataFrame, kept: DataFrame, quarantined: DataFrame, source: str) -> DataFrame:
+    """One row: `source`, `rows_read`, `rows_kept`, `rows_quarantined` of one raw source."""
+    return (
+        _row_count(raw, "rows_read")
+        .crossJoin(_row_count(kept, "rows_kept"))
+        .crossJoin(_row_count(quarantined, "rows_quarantined"))
+        .select(F.lit(source).alias("source"), "rows_read", "rows_kept", "rows_quarantined")
+    )
+
+
+def reconciled(counts: DataFrame, run_id: str) -> DataFrame:
+    """The rows of `source_counts` frames, with `run_id`; evaluating it fails on an unbalanced source.
+
+    The failure is Spark's `raise_error`, so it works inside a pipeline too, and its message names
+    the source and the three counts.
+    """
+    balanced = F.col("rows_read") == F.col("rows_kept") + F.col("rows_quarantined")
+    message = F.format_string(
+        f"{RECONCILIATION_FAILED}: source '%s': read %d rows, kept %d + quarantined %d = %d",
+        "source",
+        "rows_read",
+        "rows_kept",
+        "rows_quarantined",
+        F.col("rows_kept") + F.col("rows_quarantined"),
+    )
+    return counts.select(
+        F.lit(run_id).alias("run_id"),
+        "source",
+        F.when(balanced, F.col("rows_read")).otherwise(F.raise_error(message)).alias("rows_read"),
+        "rows_kept",
+        "rows_quarantined",
+    )
+
+
+def union_all(frames: Iterable[DataFrame]) -> DataFrame:
+    """The rows of all `frames`, which share their columns."""
+    return reduce(DataFrame.unionByName, frames)
+
+
+@dataclass
+class RunRecord:
+    """Everything the run-metrics table keeps of one run."""
+
+    run_id: str
+    command: str
+    started_at: dt.datetime
+    counts: list[SourceCounts] = field(default_factory=list)
+    rows_written: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def rows(self, status: str, finished_at: dt.datetime, error: str | None = None) -> list[tuple]:
+        """The run as rows of `RUN_METRICS_SCHEMA`; a run with no facts yet still gets one row."""
+        facts: list[tuple[str, str, float]] = []
+        for counts in self.counts:
+            facts += [
+                (counts.source, "rows_read", counts.rows_read),
+                (counts.source, "rows_kept", counts.rows_kept),
+                (counts.source, "rows_quarantined", counts.rows_quarantined),
+            ]
+        facts += [(table, "rows_written", rows) for table, rows in self.rows_written.items()]
+        facts += [(stage, "seconds", seconds) for stage, seconds in self.seconds.items()]
+        if not facts:
+            facts = [(self.command, "seconds", (finished_at - self.started_at).total_seconds())]
+        return [
+            (self.run_id, self.command, status, self.started_at, finished_at, subject, metric, float(value), error)
+            for subject, metric, value in facts
+        ]
+
+
+def record_run(spark: SparkSession, path: str, record: RunRecord, status: str, error: str | None = None) -> None:
+    """Append `record` to the run-metrics Delta table at `path` (created when absent)."""
+    finished_at = dt.datetime.now(dt.timezone.utc)
+    frame = spark.createDataFrame(record.rows(status, finished_at, error), RUN_METRICS_SCHEMA)
+    frame.write.format("delta").mode("append").save(path)
+
+
+def counts_from_rows(rows: Iterable[Mapping]) -> list[SourceCounts]:
+    """`SourceCounts` from rows with `source`, `rows_read`, `rows_kept`, `rows_quarantined` (e.g. a collected frame)."""
+    return [SourceCounts(row["source"], row["rows_read"], row["rows_kept"], row["rows_quarantined"]) for row in rows]
+
+
+@contextmanager
+def recorded_run(spark: SparkSession, path: str, command: str, run_id: str | None = None) -> Iterator[RunRecord]:
+    """Yield a `RunRecord` for the body to fill; append it to the run-metrics table at `path` when the body ends.
+
+    A body that raises is recorded as failed, with the first line of its error, and the error propagates.
+    """
+    record = RunRecord(run_id or new_run_id(), command, dt.datetime.now(dt.timezone.utc))
+    log.info("%s run %s", command, record.run_id)
+    try:
+        yield record
+    except BaseException as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        try:
+            record_run(spark, path, record, FAILED, reason)
+        except Exception:  # the run's own error matters more than a failure to record it
+            log.exception("could not record failed run %s in %s", record.run_id, path)
+        raise
+    record_run(spark, path, record, SUCCEEDED)
+    log.info("%s run %s recorded in %s", command, record.run_id, path)

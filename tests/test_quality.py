@@ -102,3 +102,49 @@ def test_local_expectations_drop_keep_and_fail(spark, frames):
     assert positive_items().count() == 2
     with pytest.raises(Exception, match="expectation 'dt_parsable' failed"):
         clicks_strict().collect()
+
+
+def _broken_by_key(quarantined, key: str) -> dict:
+    return {row[key]: row.broken_rules for row in quarantined.collect()}
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Pacific/Kiritimati", "America/Los_Angeles"])
+def test_timestamps_may_reach_the_end_of_the_day_after_dt_and_no_further(spark, time_zone):
+    clicks = spark.createDataFrame(
+        [
+            ("2025-03-09", 1, 1, at("2025-03-08T00:00")),  # before its day: allowed
+            ("2025-03-09", 1, 2, at("2025-03-10T23:59:59")),  # a late event, last second: allowed
+            ("2025-03-09", 1, 3, at("2025-03-11T00:00")),  # one second later: too late
+            ("bad-day", 1, 4, at("2025-03-11T00:00")),  # no day to judge against: only dt_parsable
+            ("2025-03-09", 1, 5, None),  # missing: only click_time_present
+        ],
+        "dt string, customer_id int, item_id int, click_time timestamp",
+    )
+    orders = spark.createDataFrame(
+        [(day("2025-03-09"), 1, 6, 601, at("2025-03-10T23:59:59")), (day("2025-03-09"), 1, 7, 701, at("2025-03-11"))],
+        "order_date date, customer_id int, config_id int, simple_id int, occurred_at timestamp",
+    )
+    carts = spark.createDataFrame(
+        [("2025-03-09", 1, 8, 801, at("2025-03-10T12:00")), ("2025-03-09", 1, 9, 901, at("2025-03-12"))],
+        "dt string, customer_id int, config_id int, simple_id int, occurred_at timestamp",
+    )
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", time_zone)
+    try:
+        assert sorted(row.item_id for row in keep_valid(clicks, "clicks").collect()) == [1, 2]
+        assert _broken_by_key(quarantine_rows(clicks, "clicks"), "item_id") == {
+            3: ["click_time_by_end_of_next_day"],
+            4: ["dt_parsable"],
+            5: ["click_time_present"],
+        }
+        assert _broken_by_key(quarantine_rows(orders, "orders"), "config_id") == {7: ["occurred_at_by_end_of_next_day"]}
+        assert _broken_by_key(quarantine_rows(carts, "add_to_carts"), "config_id") == {
+            9: ["occurred_at_by_end_of_next_day"]
+        }
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+
+
+def test_quarantine_rows_carry_the_run_id(frames):
+    quarantined = quarantine_rows(frames["clicks"], "clicks", run_id="20251122T000000Z-0000abcd")
+    assert {row.run_id for row in quarantined.collect()} == {"20251122T000000Z-0000abcd"}

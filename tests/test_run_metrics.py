@@ -1,0 +1,96 @@
+"""Reconciliation (rows read = kept + quarantined) fails loudly, and every run lands in the run-metrics table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from carousel.run_metrics import (
+    ReconciliationError,
+    SourceCounts,
+    check_reconciled,
+    new_run_id,
+    reconciled,
+    recorded_run,
+    source_counts,
+    union_all,
+)
+
+
+def test_run_ids_sort_by_start_and_differ():
+    early, late = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), dt.datetime(2026, 1, 2, 3, 4, 6)
+    first, second = new_run_id(early), new_run_id(late.replace(tzinfo=dt.timezone.utc))
+    assert re.fullmatch(r"20260102T030405Z-[0-9a-f]{8}", first)
+    assert first < second and new_run_id(early) != first
+
+
+def test_balanced_counts_pass_and_unbalanced_ones_name_source_and_counts():
+    check_reconciled([SourceCounts("clicks", 10, 7, 3), SourceCounts("orders", 0, 0, 0)])
+    with pytest.raises(ReconciliationError) as raised:
+        check_reconciled([SourceCounts("clicks", 10, 7, 3), SourceCounts("orders", 5, 3, 1)])
+    assert str(raised.value) == ("reconciliation failed: source 'orders': read 5 rows, kept 3 + quarantined 1 = 4")
+    assert [counts.source for counts in raised.value.unbalanced] == ["orders"]
+
+
+def test_reconciliation_frame_counts_each_source_and_fails_on_a_lost_row(spark):
+    raw = spark.createDataFrame([(i,) for i in range(5)], "x int")
+    kept, quarantined = raw.where("x < 3"), raw.where("x >= 3")
+    counts = union_all(
+        [
+            source_counts(raw, kept, quarantined, "clicks"),
+            source_counts(raw, kept.where("x > 0"), quarantined, "orders"),
+        ]
+    )
+    rows = reconciled(counts.where("source = 'clicks'"), "run-1").collect()
+    assert [tuple(row) for row in rows] == [("run-1", "clicks", 5, 3, 2)]
+    with pytest.raises(
+        Exception, match=r"reconciliation failed: source 'orders': read 5 rows, kept 2 \+ quarantined 2 = 4"
+    ):
+        reconciled(counts, "run-1").collect()
+
+
+def test_recorded_run_appends_success_and_failure(spark, tmp_path):
+    path = str(tmp_path / "run_metrics")
+    with recorded_run(spark, path, "build", run_id="run-ok") as record:
+        record.counts.append(SourceCounts("clicks", 4, 3, 1))
+        record.rows_written["customer_histories"] = 2
+        record.seconds["customer_histories"] = 1.5
+    with pytest.raises(ReconciliationError), recorded_run(spark, path, "build", run_id="run-bad") as record:
+        record.counts.append(SourceCounts("orders", 4, 1, 1))
+        check_reconciled(record.counts)
+    rows = spark.read.format("delta").load(path).collect()
+    facts = sorted((r.run_id, r.status, r.subject, r.metric, r.value, r.error) for r in rows)
+    assert facts == [
+        (
+            "run-bad",
+            "failed",
+            "orders",
+            "rows_kept",
+            1.0,
+            "reconciliation failed: source 'orders': read 4 rows, kept 1 + quarantined 1 = 2",
+        ),
+        (
+            "run-bad",
+            "failed",
+            "orders",
+            "rows_quarantined",
+            1.0,
+            "reconciliation failed: source 'orders': read 4 rows, kept 1 + quarantined 1 = 2",
+        ),
+        (
+            "run-bad",
+            "failed",
+            "orders",
+            "rows_read",
+            4.0,
+            "reconciliation failed: source 'orders': read 4 rows, kept 1 + quarantined 1 = 2",
+        ),
+        ("run-ok", "succeeded", "clicks", "rows_kept", 3.0, None),
+        ("run-ok", "succeeded", "clicks", "rows_quarantined", 1.0, None),
+        ("run-ok", "succeeded", "clicks", "rows_read", 4.0, None),
+        ("run-ok", "succeeded", "customer_histories", "rows_written", 2.0, None),
+        ("run-ok", "succeeded", "customer_histories", "seconds", 1.5, None),
+    ]
+    assert all(r.started_at <= r.finished_at for r in rows)

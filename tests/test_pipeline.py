@@ -9,8 +9,8 @@ from pyspark.sql import functions as F
 from carousel import build_training_examples
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
-from carousel.local_pipeline import STORED_TABLES, LocalPipeline, summarize
-from carousel.pipeline_datasets import BRONZE, QUARANTINE
+from carousel.local_pipeline import STORED_TABLES, LocalPipeline, run_recorded
+from carousel.pipeline_datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION
 from carousel.pipeline_settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
@@ -39,31 +39,36 @@ def pipeline_runs(spark, tmp_path_factory):
     pipeline = LocalPipeline(root / "work")
 
     def snapshot() -> dict[str, list[tuple]]:
-        return {
-            table: sorted(
-                map(tuple, spark.read.format("delta").load(str(pipeline.table_path(table))).collect()), key=repr
-            )
-            for table in STORED_TABLES
-        }
+        """Every stored table's rows; the run id, which differs on purpose, is compared apart."""
+        tables = {}
+        for table in STORED_TABLES:
+            frame = spark.read.format("delta").load(str(pipeline.table_path(table)))
+            tables[table] = sorted(map(tuple, frame.drop("run_id").collect()), key=repr)
+            if "run_id" in frame.columns:
+                tables[f"{table}.run_id"] = sorted({row.run_id for row in frame.select("run_id").collect()})
+        return tables
 
-    first_seconds = pipeline.run(settings, cores=2, driver_memory="2g", shuffle_partitions=4)
+    first_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     first = snapshot()
-    summary = summarize(spark, pipeline, first_seconds)
-    pipeline.run(settings, cores=2, driver_memory="2g", shuffle_partitions=4)
+    second_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     second = snapshot()
     raw = {source: read_source(spark, path) for source, path in sources.items()}
-    return raw, pipeline, first, second, summary
+    return raw, pipeline, first, second, first_summary, second_summary
 
 
 @pytest.mark.slow
 def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_runs):
-    raw, pipeline, first, _, summary = pipeline_runs
+    raw, pipeline, first, _, summary, _ = pipeline_runs
+    reconciliation = {row[0]: row[1:] for row in first[SOURCE_RECONCILIATION]}
     for source in RAW_SOURCES:
         bronze, quarantine = first[BRONZE[source]], first[QUARANTINE[source]]
         assert raw[source].count() == len(bronze) + len(quarantine), source
+        assert reconciliation[source] == (raw[source].count(), len(bronze), len(quarantine))
         assert len(quarantine) > 0, f"the tiny data should hold dirty {source}"
         assert bronze == sorted(map(tuple, keep_valid(raw[source], source).collect()), key=repr)
-        assert quarantine == sorted(map(tuple, quarantine_rows(raw[source], source).collect()), key=repr)
+        expected_quarantine = quarantine_rows(raw[source], source).drop("run_id")
+        assert quarantine == sorted(map(tuple, expected_quarantine.collect()), key=repr)
+        assert first[f"{QUARANTINE[source]}.run_id"] == [summary.run_id]
         assert summary.rows[QUARANTINE[source]] == len(quarantine)
     assert sum(n for (source, _), n in summary.quarantined_by_rule.items() if source == "clicks") >= len(
         first[QUARANTINE["clicks"]]
@@ -72,7 +77,7 @@ def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_run
 
 @pytest.mark.slow
 def test_gold_equals_the_core_functions(spark, pipeline_runs):
-    raw, pipeline, _, _, _ = pipeline_runs
+    raw, pipeline, _, _, _, _ = pipeline_runs
     impressions = raw["impressions"].where(F.col("dt").between(WINDOW_START, WINDOW_END))
     expected = build_training_examples(
         impressions, raw["clicks"], raw["add_to_carts"], raw["orders"], HISTORY.history_length, HISTORY.lookback_days
@@ -87,6 +92,30 @@ def test_gold_equals_the_core_functions(spark, pipeline_runs):
 
 @pytest.mark.slow
 def test_second_run_gives_the_same_tables(pipeline_runs):
-    _, _, first, second, _ = pipeline_runs
+    _, _, first, second, first_summary, second_summary = pipeline_runs
+    assert first_summary.run_id != second_summary.run_id
+    run_ids = {table for table in first if table.endswith(".run_id")}
+    assert run_ids == {f"{table}.run_id" for table in (*QUARANTINE.values(), SOURCE_RECONCILIATION)}
+    assert all(first[table] == [first_summary.run_id] for table in run_ids)
+    assert all(second[table] == [second_summary.run_id] for table in run_ids)
+    first = {table: rows for table, rows in first.items() if table not in run_ids}
+    second = {table: rows for table, rows in second.items() if table not in run_ids}
     assert {table: len(rows) for table, rows in second.items()} == {table: len(rows) for table, rows in first.items()}
     assert second == first
+
+
+@pytest.mark.slow
+def test_every_run_is_recorded_in_the_run_metrics_table(spark, pipeline_runs):
+    raw, pipeline, first, _, first_summary, second_summary = pipeline_runs
+    metrics = spark.read.format("delta").load(str(pipeline.run_metrics))
+    for summary in (first_summary, second_summary):
+        rows = metrics.where(F.col("run_id") == summary.run_id).collect()
+        assert {(row.command, row.status, row.error) for row in rows} == {("pipeline", "succeeded", None)}
+        recorded = {(row.subject, row.metric): row.value for row in rows}
+        for source in RAW_SOURCES:
+            assert recorded[(source, "rows_read")] == raw[source].count()
+            assert recorded[(source, "rows_kept")] == len(first[BRONZE[source]])
+            assert recorded[(source, "rows_quarantined")] == len(first[QUARANTINE[source]])
+        for table in STORED_TABLES:
+            assert recorded[(table, "rows_written")] == len(first[table])
+        assert recorded[("customer_histories_gold", "seconds")] >= 0

@@ -22,6 +22,7 @@ from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.run_metrics import SourceCounts, check_reconciled, recorded_run
+from carousel.schemas import conformed_columns
 from carousel.storage import (
     RAW_SOURCES,
     delta_row_count,
@@ -115,6 +116,8 @@ def build(
     with recorded_run(spark, os.path.join(out, RUN_METRICS_TABLE), "build", run_id) as record:
         raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
         for name in RAW_SOURCES:
+            conformed_columns(raw[name], name)  # a broken contract fails here, before anything is written
+        for name in RAW_SOURCES:
             with stage(f"{name}_quarantine", record.seconds) as facts:
                 path = os.path.join(out, f"{name}_quarantine")
                 write_delta(quarantine_rows(raw[name], name, run_id=record.run_id), path, partition_by=None)
@@ -198,7 +201,7 @@ def advance(
 
 def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     """Run the declarative pipeline over `args.input` and print its summary."""
-    from carousel.local_pipeline import LocalPipeline, summarize
+    from carousel.local_pipeline import LocalPipeline, run_recorded
     from carousel.pipeline_settings import PipelineSettings
 
     settings = PipelineSettings(
@@ -208,21 +211,18 @@ def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
         history=HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days),
     )
     pipeline = LocalPipeline(Path(args.work_dir))
-    with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
-        with stage("spark-pipelines run"):
-            record.seconds = pipeline.run(
-                settings,
-                record.run_id,
-                cores=os.cpu_count() or 2,
-                driver_memory=args.driver_memory,
-                shuffle_partitions=args.shuffle_partitions,
-            )
-        summary = summarize(spark, pipeline, record.seconds)
-        record.counts, record.rows_written = summary.counts, summary.rows
-        # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
-        check_reconciled(summary.counts)
+    with stage("spark-pipelines run"):
+        summary = run_recorded(
+            spark,
+            pipeline,
+            settings,
+            cores=os.cpu_count() or 2,
+            driver_memory=args.driver_memory,
+            shuffle_partitions=args.shuffle_partitions,
+        )
     for line in summary.lines():
         print(line)
+    log.info("run metrics: %s", pipeline.run_metrics)
 
 
 def _synthetic_config(args: argparse.Namespace):

@@ -36,7 +36,14 @@ from carousel.pipeline_settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
-from carousel.run_metrics import RECONCILIATION_FAILED, RUN_ID_KEY, SourceCounts, counts_from_rows
+from carousel.run_metrics import (
+    RECONCILIATION_FAILED,
+    RUN_ID_KEY,
+    SourceCounts,
+    check_reconciled,
+    counts_from_rows,
+    recorded_run,
+)
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
 from carousel.storage import absolute_if_local
 
@@ -200,10 +207,11 @@ class RunSummary:
     quarantined_by_rule: dict[tuple[str, str], int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     counts: list[SourceCounts] = field(default_factory=list)
+    run_id: str = ""
 
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
-        out = ["rows per table:"]
+        out = [f"run {self.run_id}", "rows per table:"]
         out += [
             f"  {t:<{table_width}} {n:>14,}  {self.seconds.get(t, float('nan')):7.1f} s" for t, n in self.rows.items()
         ]
@@ -225,4 +233,31 @@ def summarize(spark: SparkSession, pipeline: LocalPipeline, seconds: dict[str, f
             summary.quarantined_by_rule[(source, row["rule"])] = row["count"]
     reconciliation = spark.read.format("delta").load(str(pipeline.table_path(SOURCE_RECONCILIATION)))
     summary.counts = counts_from_rows(reconciliation.orderBy("source").collect())
+    return summary
+
+
+def run_recorded(
+    spark: SparkSession,
+    pipeline: LocalPipeline,
+    settings: PipelineSettings,
+    *,
+    cores: int = 2,
+    driver_memory: str = "6g",
+    shuffle_partitions: int = 8,
+) -> RunSummary:
+    """Run the pipeline once under a new run id and append the run, succeeded or failed, to its run-metrics table.
+
+    Raises:
+        PipelineRunError: the run failed (a failed reconciliation included: the pipeline fails it).
+        carousel.run_metrics.ReconciliationError: the finished run's counts do not add up.
+    """
+    with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
+        record.seconds = pipeline.run(
+            settings, record.run_id, cores=cores, driver_memory=driver_memory, shuffle_partitions=shuffle_partitions
+        )
+        summary = summarize(spark, pipeline, record.seconds)
+        summary.run_id = record.run_id
+        record.counts, record.rows_written = summary.counts, summary.rows
+        # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
+        check_reconciled(summary.counts)
     return summary

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run build test test-fast clean
+.PHONY: run build test test-fast lineage clean
 
 $(BIN)/carousel: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(BIN)/carousel
 
 test-fast: $(BIN)/carousel
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+lineage: $(BIN)/carousel
+	$(BIN)/python -m carousel.lineage --out docs/lineage.md
 
 clean:
 	rm -rf data spark-warehouse metastore_db derby.log

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 from builders import example_tuples
 from pyspark.sql import functions as F
@@ -9,8 +14,8 @@ from pyspark.sql import functions as F
 from carousel import build_training_examples
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
-from carousel.local_pipeline import STORED_TABLES, LocalPipeline, run_recorded
-from carousel.pipeline_datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION
+from carousel.local_pipeline import STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline_datasets import BRONZE, CUSTOMER_HISTORIES_GOLD, QUARANTINE, SOURCE_RECONCILIATION
 from carousel.pipeline_settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
@@ -50,15 +55,41 @@ def pipeline_runs(spark, tmp_path_factory):
 
     first_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     first = snapshot()
+    killed = _killed_while_writing_gold(spark, root, pipeline)
     second_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     second = snapshot()
     raw = {source: read_source(spark, path) for source, path in sources.items()}
-    return raw, pipeline, first, second, first_summary, second_summary
+    return raw, pipeline, first, second, first_summary, second_summary, killed
+
+
+def _killed_while_writing_gold(spark, root, pipeline: LocalPipeline) -> dict[str, list[tuple]]:
+    """Start `carousel pipeline` on the same data, SIGKILL it once the gold flow runs; what readers then see."""
+    command = [
+        sys.executable, "-m", "carousel.cli", "pipeline", "--input", str(root / "raw"), "--work-dir",
+        str(pipeline.work_dir), "--from-dt", WINDOW_START, "--to-dt", WINDOW_END,
+        "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
+        "--shuffle-partitions", "4", "--driver-memory", "2g",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if f"pipeline: {CUSTOMER_HISTORIES_GOLD} running" in line:
+                os.killpg(process.pid, signal.SIGKILL)  # the runner, spark-pipelines and its JVM
+                break
+        else:
+            pytest.fail(f"the pipeline ended (exit {process.wait()}) before its gold flow ran")
+        process.wait()
+    return {
+        table: sorted(map(tuple, read_published(spark, pipeline, table).drop("run_id").collect()), key=repr)
+        for table in STORED_TABLES
+    }
 
 
 @pytest.mark.slow
 def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_runs):
-    raw, pipeline, first, _, summary, _ = pipeline_runs
+    raw, pipeline, first, _, summary, _, _ = pipeline_runs
     reconciliation = {row[0]: row[1:] for row in first[SOURCE_RECONCILIATION]}
     for source in RAW_SOURCES:
         bronze, quarantine = first[BRONZE[source]], first[QUARANTINE[source]]
@@ -77,7 +108,7 @@ def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_run
 
 @pytest.mark.slow
 def test_gold_equals_the_core_functions(spark, pipeline_runs):
-    raw, pipeline, _, _, _, _ = pipeline_runs
+    raw, pipeline, _, _, _, _, _ = pipeline_runs
     impressions = raw["impressions"].where(F.col("dt").between(WINDOW_START, WINDOW_END))
     expected = build_training_examples(
         impressions, raw["clicks"], raw["add_to_carts"], raw["orders"], HISTORY.history_length, HISTORY.lookback_days
@@ -92,7 +123,7 @@ def test_gold_equals_the_core_functions(spark, pipeline_runs):
 
 @pytest.mark.slow
 def test_second_run_gives_the_same_tables(pipeline_runs):
-    _, _, first, second, first_summary, second_summary = pipeline_runs
+    _, _, first, second, first_summary, second_summary, _ = pipeline_runs
     assert first_summary.run_id != second_summary.run_id
     run_ids = {table for table in first if table.endswith(".run_id")}
     assert run_ids == {f"{table}.run_id" for table in (*QUARANTINE.values(), SOURCE_RECONCILIATION)}
@@ -106,7 +137,7 @@ def test_second_run_gives_the_same_tables(pipeline_runs):
 
 @pytest.mark.slow
 def test_every_run_is_recorded_in_the_run_metrics_table(spark, pipeline_runs):
-    raw, pipeline, first, _, first_summary, second_summary = pipeline_runs
+    raw, pipeline, first, _, first_summary, second_summary, _ = pipeline_runs
     metrics = spark.read.format("delta").load(str(pipeline.run_metrics))
     for summary in (first_summary, second_summary):
         rows = metrics.where(F.col("run_id") == summary.run_id).collect()
@@ -119,3 +150,22 @@ def test_every_run_is_recorded_in_the_run_metrics_table(spark, pipeline_runs):
         for table in STORED_TABLES:
             assert recorded[(table, "rows_written")] == len(first[table])
         assert recorded[("customer_histories_gold", "seconds")] >= 0
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_gold_leaves_the_published_tables_and_the_next_run_completes(spark, pipeline_runs):
+    _, pipeline, first, second, first_summary, second_summary, killed = pipeline_runs
+    published_first = {table: rows for table, rows in first.items() if not table.endswith(".run_id")}
+    assert killed == published_first  # readable, and unchanged
+    assert all(killed[table] for table in (CUSTOMER_HISTORIES_GOLD, "training_examples_gold"))
+    # The killed run could not record itself: the run-metrics table holds the two that finished.
+    metrics = spark.read.format("delta").load(str(pipeline.run_metrics))
+    assert {row.run_id for row in metrics.select("run_id").distinct().collect()} == {
+        first_summary.run_id,
+        second_summary.run_id,
+    }
+    for table in STORED_TABLES:
+        assert (
+            sorted(map(tuple, read_published(spark, pipeline, table).drop("run_id").collect()), key=repr)
+            == (second[table])
+        )

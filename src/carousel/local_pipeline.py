@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel.pipeline_datasets import (
@@ -42,6 +42,7 @@ from carousel.run_metrics import (
     SourceCounts,
     check_reconciled,
     counts_from_rows,
+    published_version,
     recorded_run,
 )
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
@@ -260,4 +261,31 @@ def run_recorded(
         record.counts, record.rows_written = summary.counts, summary.rows
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
+        record.versions = {table: latest_version(spark, pipeline.table_path(table)) for table in STORED_TABLES}
     return summary
+
+
+def latest_version(spark: SparkSession, path: Path) -> int:
+    """The newest committed version of the Delta table at `path`."""
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path.resolve()}` LIMIT 1").first()["version"]
+
+
+class NothingPublishedError(LookupError):
+    """No run of the local pipeline has succeeded yet, so there is no published version to read."""
+
+
+def read_published(spark: SparkSession, pipeline: LocalPipeline, table: str) -> DataFrame:
+    """The table as the newest succeeded run left it, whatever a later run is doing or died doing.
+
+    Open-source Spark Declarative Pipelines truncates every materialized view when an update
+    starts and fills it when the flow runs, so a run killed halfway leaves empty tables behind.
+    Each succeeded run records the Delta version it wrote in the run-metrics table; reading that
+    version (Delta time travel) gives readers the previous gold until the next run succeeds.
+
+    Raises:
+        NothingPublishedError: no run has succeeded yet.
+    """
+    version = published_version(spark, str(pipeline.run_metrics), table)
+    if version is None:
+        raise NothingPublishedError(f"no succeeded run of the pipeline in {pipeline.work_dir} has published '{table}'")
+    return spark.read.format("delta").option("versionAsOf", version).load(str(pipeline.table_path(table)))

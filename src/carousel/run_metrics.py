@@ -7,8 +7,10 @@ up. The local runners then append one row per fact to a Delta table, `run_metric
     run_id, command, status, started_at, finished_at, subject, metric, value, error
 
 with metrics `rows_read`, `rows_kept`, `rows_quarantined` (subject: a raw source),
-`rows_written` (subject: a table) and `seconds` (subject: a stage or a pipeline flow). A failed
-run is recorded too, with status `failed` and its error. On Databricks the pipeline's event log
+`rows_written` (subject: a table), `seconds` (subject: a stage or a pipeline flow) and, for a
+succeeded local pipeline run, `delta_version` (subject: a table): the version of the table that
+run published (see `carousel.local_pipeline.read_published`). A failed run is recorded too, with
+status `failed` and its error. On Databricks the pipeline's event log
 holds the same facts; the `source_reconciliation` table is there as well.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +40,7 @@ RUN_METRICS_SCHEMA = (
 
 SUCCEEDED, FAILED = "succeeded", "failed"
 RECONCILIATION_FAILED = "reconciliation failed"
+PUBLISHED_VERSION = "delta_version"
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -143,6 +147,7 @@ class RunRecord:
     counts: list[SourceCounts] = field(default_factory=list)
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
 
     def rows(self, status: str, finished_at: dt.datetime, error: str | None = None) -> list[tuple]:
         """The run as rows of `RUN_METRICS_SCHEMA`; a run with no facts yet still gets one row."""
@@ -155,6 +160,7 @@ class RunRecord:
             ]
         facts += [(table, "rows_written", rows) for table, rows in self.rows_written.items()]
         facts += [(stage, "seconds", seconds) for stage, seconds in self.seconds.items()]
+        facts += [(table, PUBLISHED_VERSION, version) for table, version in self.versions.items()]
         if not facts:
             facts = [(self.command, "seconds", (finished_at - self.started_at).total_seconds())]
         return [
@@ -194,3 +200,18 @@ def recorded_run(spark: SparkSession, path: str, command: str, run_id: str | Non
         raise
     record_run(spark, path, record, SUCCEEDED)
     log.info("%s run %s recorded in %s", command, record.run_id, path)
+
+
+def published_version(spark: SparkSession, path: str, table: str) -> int | None:
+    """The Delta version of `table` that the newest succeeded run in the run-metrics table at `path` published."""
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
+        return None
+    latest = (
+        spark.read.format("delta")
+        .load(path)
+        .where((F.col("status") == SUCCEEDED) & (F.col("metric") == PUBLISHED_VERSION) & (F.col("subject") == table))
+        .orderBy(F.col("finished_at").desc(), F.col("run_id").desc())
+        .select("value")
+        .first()
+    )
+    return None if latest is None else int(latest["value"])

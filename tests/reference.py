@@ -7,13 +7,15 @@ timestamps are timezone-aware datetimes, order dates are `datetime.date`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 
 CLICK, ADD_TO_CART, ORDER = 1, 2, 3
 
 
 def _day(text: str | None) -> dt.date | None:
-    if not isinstance(text, str) or len(text) != 10:
+    # fromisoformat alone would also take ISO week dates ('2025-W10-1'); yyyy-MM-dd does not.
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         return None
     try:
         return dt.date.fromisoformat(text)

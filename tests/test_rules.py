@@ -121,7 +121,7 @@ def test_window_days_and_lookback_interact_per_day(spark):
         ("2025-03-05", 1, 11, at("2025-03-05T10:00")),  # seen on the 10th (lookback 5), not on the 14th
         ("2025-03-09", 1, 12, at("2025-03-09T10:00")),  # seen on both
         ("2025-03-12", 1, 13, at("2025-03-12T10:00")),  # seen on the 14th
-        ("2025-03-08", 1, 14, at("2025-03-13T10:00")),  # odd timestamp, day 8: newest, but seen on the 10th only
+        ("2025-03-08", 1, 14, at("2025-03-09T23:00")),  # day 8, stamped the next day: newest, seen on the 10th only
     ]
     frames = raw_frames(spark, impressions, clicks)
     actual = example_tuples(build_training_examples(*frames, history_length=2, lookback_days=5))

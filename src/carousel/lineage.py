@@ -82,6 +82,14 @@ GOLD_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "item_ids": f"The id of each shown item (the model's `impressions` input), {_ALIGNED}.",
         "labels": f"Whether each shown item was ordered (its is_order, the label), {_ALIGNED}.",
     },
+    "item_vocabulary_gold": {
+        "item_id": "An item id (item_id of clicks and shown items, config_id of add-to-carts and orders).",
+        "item_index": (
+            "Its embedding index: 0 is padding and 1 unknown items (never in the table); known items get 2, 3, ... "
+            "by descending occurrences, ties by ascending item id."
+        ),
+        "occurrences": "How often the item occurs in actions_silver and among the window's shown items.",
+    },
     "training_examples": {
         "dt": _DT,
         "ranking_id": "The id of the ranking (one impression row) the item was shown in.",

@@ -24,6 +24,7 @@ from carousel.pipeline_datasets import (
     ACTIONS_SILVER,
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
+    ITEM_VOCABULARY_GOLD,
     QUARANTINE,
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
@@ -58,6 +59,7 @@ STORED_TABLES = (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
+    ITEM_VOCABULARY_GOLD,
     SOURCE_RECONCILIATION,
 )
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")

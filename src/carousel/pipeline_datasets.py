@@ -24,6 +24,7 @@ from carousel.quality import quarantine_rows
 from carousel.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source
+from carousel.vocabulary import item_vocabulary
 
 TableReader = Callable[[str], DataFrame]
 """Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
@@ -35,6 +36,7 @@ CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
 TRAINING_EXAMPLES_GOLD = "training_examples_gold"
 TRAINING_EXAMPLES = "training_examples"
 SOURCE_RECONCILIATION = "source_reconciliation"
+ITEM_VOCABULARY_GOLD = "item_vocabulary_gold"
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
@@ -112,6 +114,12 @@ def training_examples_gold(read: TableReader, settings: PipelineSettings) -> Dat
     """One row per customer-day with impressions in the window: history and shown items side by side."""
     shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
     return pack_training_examples(shown, read(CUSTOMER_HISTORIES_GOLD))
+
+
+def item_vocabulary_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
+    """One row per item id of the actions and the window's shown items: its embedding index, most frequent first."""
+    shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
+    return item_vocabulary(read(ACTIONS_SILVER), shown)
 
 
 def training_examples(read: TableReader) -> DataFrame:

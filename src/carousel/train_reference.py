@@ -1,0 +1,207 @@
+"""A reference training loop over the gold tables: a small transformer fed by `carousel.training.DayLoader`.
+
+    python -m carousel.train_reference --table data/pipeline/warehouse/training_examples_gold \\
+        --days 2025-06-29 2025-06-30 --epochs 2 --batch-size 4096
+
+It is the yardstick for the loader, not a model to ship: 2 encoder layers, d = 128, bf16 autocast,
+`scaled_dot_product_attention`. Each impression's history (item ids and action types, a learned
+position per slot) is encoded with a [CLS] slot in front; the shown item's embedding dotted with
+the [CLS] output is the logit of `is_order`. Item ids are hashed into `--item-buckets` embedding
+rows, so no vocabulary is needed (0 stays padding).
+
+It logs, per day, the sequences per second, and with `--profile-steps K` (CUDA only) the GPU busy
+fraction over K steps: the summed kernel time from `torch.profiler` over the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from carousel.training import Batch, DayLoader
+
+log = logging.getLogger("carousel")
+
+ACTION_TYPES = 4  # 0 padding, 1 click, 2 add-to-cart, 3 order
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The reference model's size."""
+
+    history_length: int = 1000
+    item_buckets: int = 1 << 20
+    d_model: int = 128
+    heads: int = 4
+    layers: int = 2
+    feedforward: int = 512
+    dropout: float = 0.0
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm self-attention + feed-forward, with `scaled_dot_product_attention` (fused kernels on the GPU)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.heads = config.heads
+        self.attention_norm = nn.LayerNorm(config.d_model)
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+        self.feedforward_norm = nn.LayerNorm(config.d_model)
+        self.feedforward = nn.Sequential(
+            nn.Linear(config.d_model, config.feedforward), nn.GELU(), nn.Linear(config.feedforward, config.d_model)
+        )
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(self.attention_norm(x)).view(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=keep[:, None, None, :])
+        x = x + self.out(attended.transpose(1, 2).reshape(batch, length, width))
+        return x + self.feedforward(self.feedforward_norm(x))
+
+
+class ReferenceModel(nn.Module):
+    """Scores a shown item against its customer's history: one logit of `is_order` per impression."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.items = nn.Embedding(config.item_buckets, config.d_model, padding_idx=0)
+        self.types = nn.Embedding(ACTION_TYPES, config.d_model)
+        self.positions = nn.Embedding(config.history_length + 1, config.d_model)
+        self.cls = nn.Parameter(torch.zeros(1, 1, config.d_model))
+        self.blocks = nn.ModuleList(EncoderBlock(config) for _ in range(config.layers))
+        self.norm = nn.LayerNorm(config.d_model)
+
+    def bucket(self, item_ids: torch.Tensor) -> torch.Tensor:
+        """Item id -> embedding row: 0 (padding) stays 0, others hash into 1..item_buckets-1."""
+        ids = item_ids.long()
+        return torch.where(ids == 0, ids, 1 + torch.remainder(ids * 2654435761, self.config.item_buckets - 1))
+
+    def forward(self, impressions: torch.Tensor, actions: torch.Tensor, action_types: torch.Tensor) -> torch.Tensor:
+        batch, length = actions.shape
+        slots = torch.arange(length + 1, device=actions.device)
+        history = self.items(self.bucket(actions)) + self.types(action_types.long())
+        x = torch.cat([self.cls.expand(batch, 1, -1), history], dim=1) + self.positions(slots)
+        # The [CLS] slot is always attended to, so a customer without history still gets a finite score.
+        keep = torch.cat([torch.ones(batch, 1, dtype=torch.bool, device=actions.device), action_types != 0], dim=1)
+        for block in self.blocks:
+            x = block(x, keep)
+        encoded = self.norm(x[:, 0])
+        return (encoded * self.items(self.bucket(impressions))).sum(-1)
+
+
+def _busy_fraction(profiler: torch.profiler.profile, wall_seconds: float) -> float:
+    kernel_us = sum(event.self_device_time_total for event in profiler.key_averages())
+    return kernel_us / 1e6 / wall_seconds if wall_seconds > 0 else float("nan")
+
+
+def train(
+    loader: DayLoader,
+    config: ModelConfig,
+    *,
+    learning_rate: float = 1e-3,
+    max_steps: int | None = None,
+    profile_steps: int = 0,
+) -> dict[str, float]:
+    """Train the reference model on the loader's batches; return the last loss, sequences per second and busy fraction.
+
+    The model's history length is the loader's N, read off the first batch.
+    """
+    device = torch.device(loader.device)
+    model = optimizer = None
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    steps, sequences, last_loss, busy = 0, 0, math.nan, math.nan
+    started = time.perf_counter()
+    profiler = None
+    if profile_steps and device.type == "cuda":
+        profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
+    day_started, day_sequences, current_day = started, 0, None
+    for batch in loader:
+        if model is None:
+            model = ReferenceModel(replace(config, history_length=batch.actions.shape[1])).to(device)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+        if batch.day != current_day:
+            if current_day is not None:
+                _log_day(current_day, day_sequences, time.perf_counter() - day_started)
+            current_day, day_started, day_sequences = batch.day, time.perf_counter(), 0
+        if profiler is not None and steps == profile_steps:  # after the warm-up: compilation, allocator
+            torch.cuda.synchronize()
+            profiler.start()
+            profiled_from = time.perf_counter()
+        last_loss = _step(model, optimizer, autocast, batch)
+        steps, sequences, day_sequences = steps + 1, sequences + len(batch.labels), day_sequences + len(batch.labels)
+        if profiler is not None and steps == 2 * profile_steps:
+            torch.cuda.synchronize()
+            profiler.stop()
+            busy = _busy_fraction(profiler, time.perf_counter() - profiled_from)
+            log.info("GPU busy %.1f%% over %d steps", 100 * busy, profile_steps)
+        if max_steps is not None and steps >= max_steps:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    if current_day is not None:
+        _log_day(current_day, day_sequences, time.perf_counter() - day_started)
+    seconds = time.perf_counter() - started
+    return {
+        "steps": steps,
+        "sequences": sequences,
+        "sequences_per_second": sequences / seconds if seconds > 0 else math.nan,
+        "loss": float(last_loss),
+        "gpu_busy_fraction": busy,
+    }
+
+
+def _step(model: ReferenceModel, optimizer: torch.optim.Optimizer, autocast, batch: Batch) -> float:
+    with autocast:
+        logits = model(batch.impressions, batch.actions, batch.action_types)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), batch.labels.float())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _log_day(day: str, sequences: int, seconds: float) -> None:
+    log.info("day %s: %s sequences in %.1f s (%s/s)", day, f"{sequences:,}", seconds, f"{sequences / seconds:,.0f}")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    """Entry point of `python -m carousel.train_reference`."""
+    parser = argparse.ArgumentParser(prog="python -m carousel.train_reference", description=__doc__.split("\n")[0])
+    parser.add_argument("--table", required=True, help="training_examples_gold: a Delta or Parquet directory")
+    parser.add_argument("--days", nargs="+", required=True, help="days to train on, in order, yyyy-MM-dd")
+    parser.add_argument("--epochs", type=int, default=1, help="passes over each day (default 1)")
+    parser.add_argument("--batch-size", type=int, default=4096, help="impressions per batch (default 4096)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    parser.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed (default 0)")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--profile-steps", type=int, default=0, help="CUDA: measure GPU busy over K steps after K")
+    parser.add_argument("--item-buckets", type=int, default=1 << 20, help="hashed item embedding rows (default 2^20)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    torch.manual_seed(args.seed)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    loader = DayLoader(
+        args.table, args.days, batch_size=args.batch_size, epochs=args.epochs, device=device, seed=args.seed
+    )
+    result = train(
+        loader,
+        ModelConfig(item_buckets=args.item_buckets),
+        max_steps=args.max_steps,
+        profile_steps=args.profile_steps,
+    )
+    log.info("trained %s", ", ".join(f"{key}={value:,.4g}" for key, value in result.items()))
+    return result
+
+
+if __name__ == "__main__":
+    main()

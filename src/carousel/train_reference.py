@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from carousel.training import Batch, DayLoader
+from carousel.training import Batch, DayLoader, ItemVocabulary
 
 log = logging.getLogger("carousel")
 
@@ -39,6 +39,7 @@ class ModelConfig:
 
     history_length: int = 1000
     item_buckets: int = 1 << 20
+    hashed: bool = True  # False: item ids are already embedding indices below item_buckets (a vocabulary)
     d_model: int = 128
     heads: int = 4
     layers: int = 2
@@ -82,8 +83,10 @@ class ReferenceModel(nn.Module):
         self.norm = nn.LayerNorm(config.d_model)
 
     def bucket(self, item_ids: torch.Tensor) -> torch.Tensor:
-        """Item id -> embedding row: 0 (padding) stays 0, others hash into 1..item_buckets-1."""
+        """Item id -> embedding row: 0 stays 0; others hash into 1..item_buckets-1, or are indices already."""
         ids = item_ids.long()
+        if not self.config.hashed:
+            return ids
         return torch.where(ids == 0, ids, 1 + torch.remainder(ids * 2654435761, self.config.item_buckets - 1))
 
     def forward(self, impressions: torch.Tensor, actions: torch.Tensor, action_types: torch.Tensor) -> torch.Tensor:
@@ -186,16 +189,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     parser.add_argument("--profile-steps", type=int, default=0, help="CUDA: measure GPU busy over K steps after K")
     parser.add_argument("--item-buckets", type=int, default=1 << 20, help="hashed item embedding rows (default 2^20)")
+    parser.add_argument("--vocabulary", help="item_vocabulary_gold: map item ids to its indices instead of hashing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.manual_seed(args.seed)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    vocabulary = ItemVocabulary.read(args.vocabulary) if args.vocabulary else None
     loader = DayLoader(
-        args.table, args.days, batch_size=args.batch_size, epochs=args.epochs, device=device, seed=args.seed
+        args.table,
+        args.days,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        device=device,
+        seed=args.seed,
+        vocabulary=vocabulary,
+    )
+    config = (
+        ModelConfig(item_buckets=vocabulary.num_embeddings, hashed=False)
+        if vocabulary
+        else ModelConfig(item_buckets=args.item_buckets)
     )
     result = train(
         loader,
-        ModelConfig(item_buckets=args.item_buckets),
+        config,
         max_steps=args.max_steps,
         profile_steps=args.profile_steps,
     )

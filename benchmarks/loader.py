@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from carousel.training import DayLoader, read_day
+
 DAY = "2025-06-30"
 RESULTS = Path("docs/loader_benchmarks.jsonl")
 log = logging.getLogger("carousel")
@@ -82,7 +84,6 @@ def _synchronize(device: str) -> None:
 def run(table: str, batch_size: int, device: str, train_steps: int, profile_steps: int) -> list[dict]:
     """Measure read, transfer, gather and (optionally) training on the benchmark day; return the results."""
     import torch
-    from carousel.training import DayLoader, read_day
 
     results = []
     common = {"table": table, "batch_size": batch_size, "device": device, "host": platform.node()}

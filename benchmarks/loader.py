@@ -95,9 +95,8 @@ def run(table: str, batch_size: int, device: str, train_steps: int, profile_step
     seconds = time.perf_counter() - started
     customer_days, history_length = host.actions.shape
     impressions = len(host.impressions)
-    nbytes = sum(getattr(host, name).nbytes for name in ("actions", "action_types", "impressions", "labels"))
     common.update(customer_days=customer_days, impressions=impressions, history_length=history_length)
-    results.append({**common, "step": "read", "seconds": seconds, "bytes": nbytes})
+    results.append({**common, "step": "read", "seconds": seconds, "bytes": host.nbytes})
     del host
 
     loader = DayLoader(table, [DAY], batch_size=batch_size, epochs=2, device=device, seed=0)

@@ -22,22 +22,23 @@ def _positive(column: str) -> str:
     return f"{column} IS NOT NULL AND {column} > 0"
 
 
+def _as_date(column: str) -> str:
+    """A `yyyy-MM-dd` day column read as a date; NULL when it does not parse."""
+    return f"try_to_date({column}, '{DAY_FORMAT}')"
+
+
 def _parsable_day(column: str) -> str:
-    return f"try_to_date({column}, '{DAY_FORMAT}') IS NOT NULL"
+    return f"{_as_date(column)} IS NOT NULL"
 
 
 def _by_end_of_next_day(timestamp: str, day: str) -> str:
-    """`timestamp` is before midnight UTC ending the day after `day`; TRUE when either is missing.
+    """`timestamp` is before midnight UTC ending the day after the date `day`; TRUE when either is missing.
 
     A late event may land in the next day's partition, never later. A missing or unparsable
     value is another rule's to report, so this rule names only a timestamp that is too late.
     The bound is computed from epoch days, so it does not depend on the session time zone.
     """
-    as_date = day if day == "order_date" else f"try_to_date({day}, '{DAY_FORMAT}')"
-    return (
-        f"{timestamp} IS NULL OR {as_date} IS NULL "
-        f"OR {timestamp} < timestamp_seconds((unix_date({as_date}) + 2) * 86400)"
-    )
+    return f"{timestamp} IS NULL OR {day} IS NULL OR {timestamp} < timestamp_seconds((unix_date({day}) + 2) * 86400)"
 
 
 RULES: dict[str, dict[str, str]] = {
@@ -56,14 +57,14 @@ RULES: dict[str, dict[str, str]] = {
         "customer_id_positive": _positive("customer_id"),
         "item_id_positive": _positive("item_id"),
         "click_time_present": "click_time IS NOT NULL",
-        "click_time_by_end_of_next_day": _by_end_of_next_day("click_time", "dt"),
+        "click_time_by_end_of_next_day": _by_end_of_next_day("click_time", _as_date("dt")),
     },
     "add_to_carts": {
         "dt_parsable": _parsable_day("dt"),
         "customer_id_positive": _positive("customer_id"),
         "config_id_positive": _positive("config_id"),
         "occurred_at_present": "occurred_at IS NOT NULL",
-        "occurred_at_by_end_of_next_day": _by_end_of_next_day("occurred_at", "dt"),
+        "occurred_at_by_end_of_next_day": _by_end_of_next_day("occurred_at", _as_date("dt")),
     },
     "orders": {
         "order_date_present": "order_date IS NOT NULL",

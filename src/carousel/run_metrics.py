@@ -17,6 +17,7 @@ holds the same facts; the `source_reconciliation` table is there as well.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import secrets
@@ -49,14 +50,10 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-_PROCESS_RUN_ID: list[str] = []
-
-
+@functools.cache
 def process_run_id() -> str:
     """One run id per Python process: what every dataset of one pipeline update shares when no run id is configured."""
-    if not _PROCESS_RUN_ID:
-        _PROCESS_RUN_ID.append(new_run_id())
-    return _PROCESS_RUN_ID[0]
+    return new_run_id()
 
 
 @dataclass(frozen=True)

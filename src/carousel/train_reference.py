@@ -163,7 +163,8 @@ def train(
     }
 
 
-def _step(model: ReferenceModel, optimizer: torch.optim.Optimizer, autocast, batch: Batch) -> float:
+def _step(model: ReferenceModel, optimizer: torch.optim.Optimizer, autocast, batch: Batch) -> torch.Tensor:
+    """One optimiser step; the loss stays a device tensor, so the step does not wait for the GPU."""
     with autocast:
         logits = model(batch.impressions, batch.actions, batch.action_types)
     loss = F.binary_cross_entropy_with_logits(logits.float(), batch.labels.float())

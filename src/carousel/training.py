@@ -296,20 +296,10 @@ def live_files(table_path: str | os.PathLike[str], day: str, version: int | None
         MissingDayError: the day has no files.
     """
     table = os.path.abspath(os.fspath(table_path))
-    if not os.path.isdir(table):
-        raise FileNotFoundError(f"no table at '{table}'")
-    if os.path.isdir(os.path.join(table, "_delta_log")):
-        snapshot = _replay(table, version)
-        _check_readable(table, snapshot)
-        files = sorted(
-            _data_path(table, add["path"])
-            for add in snapshot.files.values()
-            if add["partitionValues"].get(PARTITION_COLUMN) == day
-        )
-        where = f"Delta version {snapshot.version}"
+    delta = _delta_files(table, version, day)
+    if delta is not None:
+        files, where = delta[0], f"Delta version {delta[1]}"
     else:
-        if version is not None:
-            raise TrainingTableError(table, f"table '{table}' is a Parquet directory, not Delta: no version {version}")
         files, where = _parquet_day_files(table, day), f"directory {PARTITION_COLUMN}={day}/"
     if not files:
         raise MissingDayError(table, day, f"no Parquet files in {where}")
@@ -325,18 +315,33 @@ def table_files(table_path: str | os.PathLike[str], version: int | None = None) 
         DeltaLogError: `version` does not exist or cannot be replayed.
     """
     table = os.path.abspath(os.fspath(table_path))
-    if not os.path.isdir(table):
-        raise FileNotFoundError(f"no table at '{table}'")
-    if os.path.isdir(os.path.join(table, "_delta_log")):
-        snapshot = _replay(table, version)
-        _check_readable(table, snapshot, partitioned=False)
-        return sorted(_data_path(table, add["path"]) for add in snapshot.files.values())
+    delta = _delta_files(table, version, day=None)
+    if delta is not None:
+        return delta[0]
     return sorted(
         os.path.join(root, name)
         for root, _, names in os.walk(table)
         for name in names
         if name.endswith(".parquet") and not name.startswith(("_", "."))
     )
+
+
+def _delta_files(table: str, version: int | None, day: str | None) -> tuple[list[str], int] | None:
+    """The live files (of partition dt=`day` when given) and the version read; None for a Parquet directory."""
+    if not os.path.isdir(table):
+        raise FileNotFoundError(f"no table at '{table}'")
+    if not os.path.isdir(os.path.join(table, "_delta_log")):
+        if version is not None:
+            raise TrainingTableError(table, f"table '{table}' is a Parquet directory, not Delta: no version {version}")
+        return None
+    snapshot = _replay(table, version)
+    _check_readable(table, snapshot, partitioned=day is not None)
+    files = sorted(
+        _data_path(table, add["path"])
+        for add in snapshot.files.values()
+        if day is None or add["partitionValues"].get(PARTITION_COLUMN) == day
+    )
+    return files, snapshot.version
 
 
 def latest_version(table_path: str | os.PathLike[str]) -> int | None:

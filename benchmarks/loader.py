@@ -1,28 +1,37 @@
 """Loader benchmark: a synthetic gold day from disk to the device, gather throughput, and the training loop's GPU busy.
 
     python -m benchmarks.loader generate --out data/bench/loader --customer-days 1000000
-    python -m benchmarks.loader run --table data/bench/loader --device cuda --train-steps 200
+    python -m benchmarks.loader generate --out data/bench/loader_days --customer-days 50000 --days 3
+    python -m benchmarks.loader run --table data/bench/loader --train-table data/bench/loader_days \
+        --device cuda --train-batch-sizes 1024 4096
 
-`generate` writes one day of `training_examples_gold` in the pipeline's layout (Parquet under
-`dt=2025-06-30/`, one row per customer-day, N actions each, about 10 shown items each) with
-pyarrow and numpy, so a million customer-days need no Spark. `run` measures, on that day:
-- `read`: disk -> host arrays (`carousel.training.read_day`), seconds and bytes;
+`generate` writes days of `training_examples_gold` in the pipeline's layout (Parquet under
+`dt=yyyy-MM-dd/`, one row per customer-day, N actions each, about 10 shown items each) with pyarrow
+and numpy, one process per file, so a million customer-days need no Spark. The last day is
+2025-06-30. `run` measures, on the table's last day:
+- `read`: disk -> host arrays (`carousel.training.read_day`), seconds and bytes (after dropping
+  the page cache with `--drop-caches`, where the OS allows it);
 - `to_device`: the first batch of a `DayLoader`, i.e. read + pinned copy + transfer;
-- `gather`: sequences per second of one epoch of batches (B = --batch-size), synchronised;
-- `train` (with --train-steps): the reference model fed by the loader, sequences per second and,
-  on CUDA, the GPU busy fraction (kernel time over wall time, torch.profiler).
+- `gather`: sequences per second of two epochs of batches (B = --batch-size), synchronised;
+- `gather_customer_days`: the same through `customer_day_batches` (one history per customer-day);
+and, per `--train-batch-sizes` B, `train`: the reference model fed by a loader over every day of
+`--train-table`, one epoch each, so the next day loads in the background while one trains:
+sequences per second, peak device memory and, on CUDA, the GPU busy fraction (kernel time over
+wall time, torch.profiler) from step `--profile-warmup` to the end.
 Each result is one JSON line appended to `docs/loader_benchmarks.jsonl`.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
 import platform
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,47 +40,94 @@ from carousel.training import DayLoader, read_day
 
 DAY = "2025-06-30"
 RESULTS = Path("docs/loader_benchmarks.jsonl")
+ROWS_PER_FILE = 100_000
 log = logging.getLogger("carousel")
 
 
-def generate_day(out: str, customer_days: int, history_length: int, shown_per_day: int, seed: int) -> Path:
-    """Write one synthetic gold day (Parquet, the pipeline's column layout); return its partition directory."""
+def _write_file(
+    path: Path, first_customer: int, rows: int, history_length: int, shown_per_day: int, seed: tuple[int, ...]
+) -> None:
+    """Write one Parquet file of `rows` synthetic customer-days (runs in a worker process)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
-    partition = Path(out) / f"dt={DAY}"
-    partition.mkdir(parents=True, exist_ok=True)
-    rows_per_file = 100_000
-    for start in range(0, customer_days, rows_per_file):
-        rows = min(rows_per_file, customer_days - start)
-        real = rng.integers(0, history_length + 1, rows)  # real actions per history, the rest padding
-        slot = np.arange(history_length)[None, :]
-        items = np.where(slot < real[:, None], rng.zipf(1.3, (rows, history_length)) % 2_000_000 + 1, 0)
-        types = np.where(slot < real[:, None], rng.choice([1, 2, 3], (rows, history_length), p=[0.9, 0.09, 0.01]), 0)
-        shown = rng.integers(max(1, shown_per_day - 5), shown_per_day + 6, rows)
-        offsets = np.concatenate([[0], np.cumsum(shown)]).astype(np.int32)
-        total = int(offsets[-1])
-        flat_offsets = pa.array(np.arange(0, rows * history_length + 1, history_length, dtype=np.int32))
-        table = pa.table(
-            {
-                "customer_id": pa.array(np.arange(start + 1, start + rows + 1, dtype=np.int32)),
-                "actions": pa.ListArray.from_arrays(flat_offsets, pa.array(items.astype(np.int32).ravel())),
-                "action_types": pa.ListArray.from_arrays(flat_offsets, pa.array(types.astype(np.int8).ravel())),
-                "ranking_ids": pa.ListArray.from_arrays(
-                    pa.array(offsets), pa.array(np.repeat(np.arange(rows), shown).astype(str))
-                ),
-                "positions": pa.ListArray.from_arrays(
-                    pa.array(offsets), pa.array((np.arange(total) - np.repeat(offsets[:-1], shown)).astype(np.int32))
-                ),
-                "item_ids": pa.ListArray.from_arrays(
-                    pa.array(offsets), pa.array((rng.zipf(1.3, total) % 2_000_000 + 1).astype(np.int32))
-                ),
-                "labels": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rng.random(total) < 0.02)),
-            }
-        )
-        pq.write_table(table, partition / f"part-{start // rows_per_file:05d}.parquet")
-    return partition
+    real = rng.integers(0, history_length + 1, rows)  # real actions per history, the rest padding
+    slot = np.arange(history_length)[None, :]
+    items = np.where(slot < real[:, None], rng.zipf(1.3, (rows, history_length)) % 2_000_000 + 1, 0)
+    types = np.where(slot < real[:, None], rng.choice([1, 2, 3], (rows, history_length), p=[0.9, 0.09, 0.01]), 0)
+    shown = rng.integers(max(1, shown_per_day - 5), shown_per_day + 6, rows)
+    offsets = np.concatenate([[0], np.cumsum(shown)]).astype(np.int32)
+    total = int(offsets[-1])
+    flat_offsets = pa.array(np.arange(0, rows * history_length + 1, history_length, dtype=np.int32))
+    table = pa.table(
+        {
+            "customer_id": pa.array(np.arange(first_customer, first_customer + rows, dtype=np.int32)),
+            "actions": pa.ListArray.from_arrays(flat_offsets, pa.array(items.astype(np.int32).ravel())),
+            "action_types": pa.ListArray.from_arrays(flat_offsets, pa.array(types.astype(np.int8).ravel())),
+            "ranking_ids": pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array(np.repeat(np.arange(rows), shown).astype(str))
+            ),
+            "positions": pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array((np.arange(total) - np.repeat(offsets[:-1], shown)).astype(np.int32))
+            ),
+            "item_ids": pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array((rng.zipf(1.3, total) % 2_000_000 + 1).astype(np.int32))
+            ),
+            "labels": pa.ListArray.from_arrays(pa.array(offsets), pa.array(rng.random(total) < 0.02)),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def generate(
+    out: str,
+    customer_days: int,
+    history_length: int,
+    shown_per_day: int,
+    seed: int,
+    days: int = 1,
+    workers: int | None = None,
+) -> list[Path]:
+    """Write `days` synthetic gold days ending on DAY (Parquet, the pipeline's layout); return their partitions."""
+    last = dt.date.fromisoformat(DAY)
+    partitions, jobs = [], []
+    for day_index in range(days):
+        partition = Path(out) / f"dt={last - dt.timedelta(days=days - 1 - day_index)}"
+        partition.mkdir(parents=True, exist_ok=True)
+        partitions.append(partition)
+        for start in range(0, customer_days, ROWS_PER_FILE):
+            rows = min(ROWS_PER_FILE, customer_days - start)
+            path = partition / f"part-{start // ROWS_PER_FILE:05d}.parquet"
+            jobs.append((path, start + 1, rows, history_length, shown_per_day, (seed, day_index, start)))
+    if len(jobs) == 1 or workers == 1:
+        for job in jobs:
+            _write_file(*job)
+    else:
+        with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1)) as pool:
+            for done in pool.map(_write_file, *zip(*jobs, strict=True)):
+                del done
+    return partitions
+
+
+def generate_day(out: str, customer_days: int, history_length: int, shown_per_day: int, seed: int) -> Path:
+    """Write one synthetic gold day, DAY, in one process; return its partition directory."""
+    return generate(out, customer_days, history_length, shown_per_day, seed, days=1, workers=1)[0]
+
+
+def table_days(table: str) -> list[str]:
+    """The days of a Parquet gold directory, oldest first (from its `dt=` partition names)."""
+    return sorted(entry.name.removeprefix("dt=") for entry in Path(table).iterdir() if entry.name.startswith("dt="))
+
+
+def _drop_page_cache() -> bool:
+    """Ask Linux to drop its page cache (root only), so the next read comes from the disk; True when it did."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
 
 
 def _synchronize(device: str) -> None:
@@ -81,25 +137,37 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run(table: str, batch_size: int, device: str, train_steps: int, profile_steps: int) -> list[dict]:
-    """Measure read, transfer, gather and (optionally) training on the benchmark day; return the results."""
+def run(
+    table: str,
+    batch_size: int,
+    device: str,
+    train_table: str | None = None,
+    train_batch_sizes: Sequence[int] = (),
+    train_steps: int | None = None,
+    profile_warmup: int = 20,
+    drop_caches: bool = False,
+) -> list[dict]:
+    """Measure read, transfer and gather on the table's last day, then training on `train_table`; return the rows."""
     import torch
 
     results = []
-    common = {"table": table, "batch_size": batch_size, "device": device, "host": platform.node()}
+    day = table_days(table)[-1]
+    machine = {"device": device, "host": platform.node()}
     if device.startswith("cuda"):
-        common["gpu"] = torch.cuda.get_device_name()
+        machine["gpu"] = torch.cuda.get_device_name()
+    common = {"table": table, "day": day, "batch_size": batch_size, **machine}
 
+    cold = _drop_page_cache() if drop_caches else False
     started = time.perf_counter()
-    host = read_day(table, DAY)
+    host = read_day(table, day)
     seconds = time.perf_counter() - started
     customer_days, history_length = host.actions.shape
     impressions = len(host.impressions)
     common.update(customer_days=customer_days, impressions=impressions, history_length=history_length)
-    results.append({**common, "step": "read", "seconds": seconds, "bytes": host.nbytes})
+    results.append({**common, "step": "read", "cold_page_cache": cold, "seconds": seconds, "bytes": host.nbytes})
     del host
 
-    loader = DayLoader(table, [DAY], batch_size=batch_size, epochs=2, device=device, seed=0)
+    loader = DayLoader(table, [day], batch_size=batch_size, epochs=2, device=device, seed=0)
     started = time.perf_counter()
     iterator = iter(loader)
     next(iterator)
@@ -111,13 +179,60 @@ def run(table: str, batch_size: int, device: str, train_steps: int, profile_step
     _synchronize(device)
     seconds = time.perf_counter() - started
     results.append({**common, "step": "gather", "seconds": seconds, "sequences_per_second": sequences / seconds})
+    del iterator, batch
 
-    if train_steps:
+    rows_per_batch = max(1, round(batch_size * customer_days / impressions))  # about B impressions per batch
+    loader = DayLoader(table, [day], batch_size=rows_per_batch, epochs=2, device=device, seed=0)
+    iterator = loader.customer_day_batches()
+    next(iterator)
+    sequences, histories, started = 0, 0, time.perf_counter()
+    for batch in iterator:
+        sequences, histories = sequences + len(batch.labels), histories + len(batch.actions)
+    _synchronize(device)
+    seconds = time.perf_counter() - started
+    results.append(
+        {
+            **common,
+            "step": "gather_customer_days",
+            "rows_per_batch": rows_per_batch,
+            "seconds": seconds,
+            "sequences_per_second": sequences / seconds,
+            "histories_per_second": histories / seconds,
+        }
+    )
+    del iterator, batch, loader
+
+    if train_batch_sizes:
         from carousel.train_reference import ModelConfig, train
 
-        loader = DayLoader(table, [DAY], batch_size=batch_size, epochs=100, device=device, seed=0)
-        trained = train(loader, ModelConfig(), max_steps=train_steps, profile_steps=profile_steps)
-        results.append({**common, "step": "train", **trained})
+        train_table = train_table or table
+        days = table_days(train_table)
+        for train_batch_size in train_batch_sizes:
+            loader = DayLoader(train_table, days, batch_size=train_batch_size, epochs=1, device=device, seed=0)
+            try:
+                trained = train(
+                    loader,
+                    ModelConfig(),
+                    max_steps=train_steps,
+                    profile_steps=1 << 30,  # to the last step
+                    profile_warmup=profile_warmup,
+                )
+            except torch.cuda.OutOfMemoryError as error:
+                trained = {"error": f"out of device memory: {str(error).splitlines()[0]}"}
+            results.append(
+                {
+                    "table": train_table,
+                    **machine,
+                    "step": "train",
+                    "days": days,
+                    "batch_size": train_batch_size,
+                    "profile_warmup": profile_warmup,
+                    **trained,
+                }
+            )
+            del loader
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
     return results
 
 
@@ -125,30 +240,46 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.loader`."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loader", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    generate = commands.add_parser("generate", help="write one synthetic gold day")
-    generate.add_argument("--out", default="data/bench/loader")
-    generate.add_argument("--customer-days", type=int, default=1_000_000)
-    generate.add_argument("--history-length", type=int, default=1000)
-    generate.add_argument("--shown-per-day", type=int, default=10)
-    generate.add_argument("--seed", type=int, default=7)
-    measure = commands.add_parser("run", help="measure the loader (and the training loop) on the day")
-    measure.add_argument("--table", default="data/bench/loader")
-    measure.add_argument("--batch-size", type=int, default=4096)
-    measure.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    measure.add_argument("--train-steps", type=int, default=0, help="also train the reference model this many steps")
-    measure.add_argument("--profile-steps", type=int, default=50, help="CUDA: GPU busy measured over this many steps")
-    measure.add_argument("--results", default=str(RESULTS))
+    generate_parser = commands.add_parser("generate", help="write synthetic gold days")
+    generate_parser.add_argument("--out", default="data/bench/loader")
+    generate_parser.add_argument("--customer-days", type=int, default=1_000_000, help="customer-days per day")
+    generate_parser.add_argument("--days", type=int, default=1, help="days, ending on " + DAY)
+    generate_parser.add_argument("--history-length", type=int, default=1000)
+    generate_parser.add_argument("--shown-per-day", type=int, default=10)
+    generate_parser.add_argument("--seed", type=int, default=7)
+    generate_parser.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    measure_parser = commands.add_parser("run", help="measure the loader (and the training loop)")
+    measure_parser.add_argument("--table", default="data/bench/loader", help="the loader is measured on its last day")
+    measure_parser.add_argument("--batch-size", type=int, default=4096)
+    measure_parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    measure_parser.add_argument("--train-table", default=None, help="train over all its days (default: --table)")
+    measure_parser.add_argument("--train-batch-sizes", type=int, nargs="*", default=[], help="one training run each")
+    measure_parser.add_argument("--train-steps", type=int, default=None, help="stop each training run after these")
+    measure_parser.add_argument("--profile-warmup", type=int, default=20, help="CUDA: steps before busy is measured")
+    measure_parser.add_argument("--drop-caches", action="store_true", help="drop the page cache before the read (root)")
+    measure_parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.command == "generate":
         started = time.perf_counter()
-        partition = generate_day(args.out, args.customer_days, args.history_length, args.shown_per_day, args.seed)
-        log.info("wrote %s in %.1f s", partition, time.perf_counter() - started)
+        partitions = generate(
+            args.out, args.customer_days, args.history_length, args.shown_per_day, args.seed, args.days, args.workers
+        )
+        log.info("wrote %d day(s) under %s in %.1f s", len(partitions), args.out, time.perf_counter() - started)
         return
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    results = run(args.table, args.batch_size, device, args.train_steps, args.profile_steps)
+    results = run(
+        args.table,
+        args.batch_size,
+        device,
+        train_table=args.train_table,
+        train_batch_sizes=args.train_batch_sizes,
+        train_steps=args.train_steps,
+        profile_warmup=args.profile_warmup,
+        drop_caches=args.drop_caches,
+    )
     os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
     with open(args.results, "a") as out:
         for result in results:

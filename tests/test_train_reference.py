@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmarks.loader import DAY, generate_day  # noqa: E402
+from benchmarks.loader import DAY, generate, generate_day, run, table_days  # noqa: E402
 from carousel.train_reference import ModelConfig, ReferenceModel, main  # noqa: E402
+from carousel.training import read_day  # noqa: E402
 
 
 def test_the_model_scores_every_impression_even_without_history():
@@ -30,3 +35,50 @@ def test_main_trains_a_few_steps_on_a_day_and_reports_throughput(tmp_path):
     assert result["sequences"] == 4 * 256
     assert result["sequences_per_second"] > 0 and math.isfinite(result["loss"])
     assert math.isnan(result["gpu_busy_fraction"])  # measured on CUDA only
+
+
+def test_the_loader_benchmark_measures_every_step_and_trains_across_days(tmp_path):
+    measured, trained = str(tmp_path / "measured"), str(tmp_path / "trained")
+    generate(measured, customer_days=120, history_length=8, shown_per_day=6, seed=1)
+    partitions = generate(trained, customer_days=40, history_length=8, shown_per_day=6, seed=2, days=2, workers=2)
+    assert [partition.name for partition in partitions] == ["dt=2025-06-29", "dt=2025-06-30"]
+    assert table_days(trained) == ["2025-06-29", "2025-06-30"]
+
+    results = run(measured, 64, "cpu", train_table=trained, train_batch_sizes=[32], profile_warmup=0)
+
+    assert [result["step"] for result in results] == ["read", "to_device", "gather", "gather_customer_days", "train"]
+    read = results[0]
+    assert (read["customer_days"], read["history_length"]) == (120, 8)
+    # gather counts the two epochs after the first batch; customer-day batches hold every impression
+    assert results[2]["sequences_per_second"] > 0 and results[3]["histories_per_second"] > 0
+    impressions_trained = sum(len(read_day(trained, day).impressions) for day in table_days(trained))
+    train_row = results[4]
+    assert train_row["days"] == ["2025-06-29", "2025-06-30"] and train_row["sequences"] == impressions_trained
+    assert train_row["steps"] == sum(
+        -(-len(read_day(trained, day).impressions) // 32) for day in table_days(trained)
+    )  # one epoch per day, a short last batch per day
+
+
+def test_the_training_side_imports_on_a_machine_without_spark():
+    refuse_spark = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        class NoSpark(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] in ("pyspark", "delta"):
+                    raise ImportError("no Spark on this machine: " + name)
+
+        sys.meta_path.insert(0, NoSpark())
+        import carousel.training, carousel.train_reference, benchmarks.loader
+        assert not any(name.split(".")[0] == "pyspark" for name in sys.modules)
+        try:
+            import carousel.examples
+        except ImportError as error:
+            assert "no Spark on this machine" in str(error)
+        else:
+            raise AssertionError("the guard let pyspark in")
+        """
+    )
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", refuse_spark], check=True, cwd=repo)

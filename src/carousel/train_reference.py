@@ -10,7 +10,8 @@ the [CLS] output is the logit of `is_order`. Item ids are hashed into `--item-bu
 rows, so no vocabulary is needed (0 stays padding).
 
 It logs, per day, the sequences per second, and with `--profile-steps K` (CUDA only) the GPU busy
-fraction over K steps: the summed kernel time from `torch.profiler` over the wall time.
+fraction over K steps after `--profile-warmup` steps: the summed kernel time from `torch.profiler`
+over the wall time.
 """
 
 from __future__ import annotations
@@ -114,17 +115,24 @@ def train(
     learning_rate: float = 1e-3,
     max_steps: int | None = None,
     profile_steps: int = 0,
+    profile_warmup: int | None = None,
 ) -> dict[str, float]:
     """Train the reference model on the loader's batches; return the last loss, sequences per second and busy fraction.
 
-    The model's history length is the loader's N, read off the first batch.
+    The model's history length is the loader's N, read off the first batch. On CUDA with
+    `profile_steps` K, the GPU busy fraction is measured over steps [W, W + K), W =
+    `profile_warmup` (default K, which leaves compilation and the allocator's first growth out),
+    or up to the last step when the batches run out first.
     """
     device = torch.device(loader.device)
     model = optimizer = None
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    steps, sequences, last_loss, busy = 0, 0, math.nan, math.nan
+    steps, sequences, last_loss, busy, profiled_steps = 0, 0, math.nan, math.nan, 0
     started = time.perf_counter()
     profiler = None
+    warmup = profile_steps if profile_warmup is None else profile_warmup
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     if profile_steps and device.type == "cuda":
         profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
     day_started, day_sequences, current_day = started, 0, None
@@ -136,19 +144,21 @@ def train(
             if current_day is not None:
                 _log_day(current_day, day_sequences, time.perf_counter() - day_started)
             current_day, day_started, day_sequences = batch.day, time.perf_counter(), 0
-        if profiler is not None and steps == profile_steps:  # after the warm-up: compilation, allocator
+        if profiler is not None and steps == warmup:
             torch.cuda.synchronize()
             profiler.start()
-            profiled_from = time.perf_counter()
+            profiled_from, profiled_steps = time.perf_counter(), 0
         last_loss = _step(model, optimizer, autocast, batch)
         steps, sequences, day_sequences = steps + 1, sequences + len(batch.labels), day_sequences + len(batch.labels)
-        if profiler is not None and steps == 2 * profile_steps:
-            torch.cuda.synchronize()
-            profiler.stop()
-            busy = _busy_fraction(profiler, time.perf_counter() - profiled_from)
-            log.info("GPU busy %.1f%% over %d steps", 100 * busy, profile_steps)
+        if profiler is not None and steps > warmup:
+            profiled_steps += 1
+            if profiled_steps == profile_steps:
+                busy = _stop_profiler(profiler, profiled_from, profiled_steps)
+                profiler = None
         if max_steps is not None and steps >= max_steps:
             break
+    if profiler is not None and profiled_steps:  # the batches ran out inside the window
+        busy = _stop_profiler(profiler, profiled_from, profiled_steps)
     if device.type == "cuda":
         torch.cuda.synchronize()
     if current_day is not None:
@@ -160,7 +170,17 @@ def train(
         "sequences_per_second": sequences / seconds if seconds > 0 else math.nan,
         "loss": float(last_loss),
         "gpu_busy_fraction": busy,
+        "profiled_steps": profiled_steps,
+        "peak_device_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else math.nan,
     }
+
+
+def _stop_profiler(profiler: torch.profiler.profile, profiled_from: float, profiled_steps: int) -> float:
+    torch.cuda.synchronize()
+    profiler.stop()
+    busy = _busy_fraction(profiler, time.perf_counter() - profiled_from)
+    log.info("GPU busy %.1f%% over %d steps", 100 * busy, profiled_steps)
+    return busy
 
 
 def _step(model: ReferenceModel, optimizer: torch.optim.Optimizer, autocast, batch: Batch) -> torch.Tensor:
@@ -188,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling and initialisation seed (default 0)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument("--profile-steps", type=int, default=0, help="CUDA: measure GPU busy over K steps after K")
+    parser.add_argument("--profile-steps", type=int, default=0, help="CUDA: measure GPU busy over K steps")
+    parser.add_argument("--profile-warmup", type=int, default=None, help="steps before the measured ones (default K)")
     parser.add_argument("--item-buckets", type=int, default=1 << 20, help="hashed item embedding rows (default 2^20)")
     parser.add_argument("--vocabulary", help="item_vocabulary_gold: map item ids to its indices instead of hashing")
     args = parser.parse_args(argv)
@@ -215,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         config,
         max_steps=args.max_steps,
         profile_steps=args.profile_steps,
+        profile_warmup=args.profile_warmup,
     )
     log.info("trained %s", ", ".join(f"{key}={value:,.4g}" for key, value in result.items()))
     return result

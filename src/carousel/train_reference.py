@@ -117,17 +117,20 @@ def train(
     profile_steps: int = 0,
     profile_warmup: int | None = None,
 ) -> dict[str, float]:
-    """Train the reference model on the loader's batches; return the last loss, sequences per second and busy fraction.
+    """Train the reference model on the loader's batches; return the last loss, sequences per second and GPU busy.
 
     The model's history length is the loader's N, read off the first batch. On CUDA with
     `profile_steps` K, the GPU busy fraction is measured over steps [W, W + K), W =
     `profile_warmup` (default K, which leaves compilation and the allocator's first growth out),
-    or up to the last step when the batches run out first.
+    or up to the last step when the batches run out first; `profiled_sequences_per_second` is the
+    throughput over that window (warm, without the first day's read). Stopping the profiler (it
+    collects the trace) is left out of every time.
     """
     device = torch.device(loader.device)
     model = optimizer = None
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    steps, sequences, last_loss, busy, profiled_steps = 0, 0, math.nan, math.nan, 0
+    steps, sequences, last_loss, busy, profiled_steps, profiled_sequences = 0, 0, math.nan, math.nan, 0, 0
+    profiled_seconds = math.nan
     started = time.perf_counter()
     profiler = None
     warmup = profile_steps if profile_warmup is None else profile_warmup
@@ -147,18 +150,19 @@ def train(
         if profiler is not None and steps == warmup:
             torch.cuda.synchronize()
             profiler.start()
-            profiled_from, profiled_steps = time.perf_counter(), 0
+            profiled_from, profiled_steps, profiled_sequences = time.perf_counter(), 0, 0
         last_loss = _step(model, optimizer, autocast, batch)
         steps, sequences, day_sequences = steps + 1, sequences + len(batch.labels), day_sequences + len(batch.labels)
         if profiler is not None and steps > warmup:
-            profiled_steps += 1
+            profiled_steps, profiled_sequences = profiled_steps + 1, profiled_sequences + len(batch.labels)
             if profiled_steps == profile_steps:
-                busy = _stop_profiler(profiler, profiled_from, profiled_steps)
-                profiler = None
+                busy, profiled_seconds, stopping = _stop_profiler(profiler, profiled_from, profiled_steps)
+                started, day_started, profiler = started + stopping, day_started + stopping, None
         if max_steps is not None and steps >= max_steps:
             break
     if profiler is not None and profiled_steps:  # the batches ran out inside the window
-        busy = _stop_profiler(profiler, profiled_from, profiled_steps)
+        busy, profiled_seconds, stopping = _stop_profiler(profiler, profiled_from, profiled_steps)
+        started, day_started = started + stopping, day_started + stopping
     if device.type == "cuda":
         torch.cuda.synchronize()
     if current_day is not None:
@@ -171,16 +175,26 @@ def train(
         "loss": float(last_loss),
         "gpu_busy_fraction": busy,
         "profiled_steps": profiled_steps,
+        "profiled_sequences_per_second": profiled_sequences / profiled_seconds if profiled_steps else math.nan,
         "peak_device_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else math.nan,
     }
 
 
-def _stop_profiler(profiler: torch.profiler.profile, profiled_from: float, profiled_steps: int) -> float:
+def _stop_profiler(
+    profiler: torch.profiler.profile, profiled_from: float, profiled_steps: int
+) -> tuple[float, float, float]:
+    """Stop profiling; return the GPU busy fraction, the window's wall seconds and the seconds stopping took.
+
+    The wall time ends before `stop()`, which collects the trace (seconds for a long window): that
+    time is the profiler's, not the training loop's, and counting it would understate busy.
+    """
     torch.cuda.synchronize()
+    wall_seconds = time.perf_counter() - profiled_from
+    stopping = time.perf_counter()
     profiler.stop()
-    busy = _busy_fraction(profiler, time.perf_counter() - profiled_from)
-    log.info("GPU busy %.1f%% over %d steps", 100 * busy, profiled_steps)
-    return busy
+    busy = _busy_fraction(profiler, wall_seconds)
+    log.info("GPU busy %.1f%% over %d steps (%.1f s)", 100 * busy, profiled_steps, wall_seconds)
+    return busy, wall_seconds, time.perf_counter() - stopping
 
 
 def _step(model: ReferenceModel, optimizer: torch.optim.Optimizer, autocast, batch: Batch) -> torch.Tensor:

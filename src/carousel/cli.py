@@ -1,4 +1,4 @@
-"""`carousel generate | build | run`: the local runner over generated or given raw data."""
+"""`carousel generate | build | run | advance | pipeline | train`: the local runner over generated or given data."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
+from carousel.baseline_run import RegisteredBaseline, add_train_options
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_day
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
@@ -225,6 +226,28 @@ def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     log.info("run metrics: %s", pipeline.run_metrics)
 
 
+def train_locally(spark: SparkSession, args: argparse.Namespace) -> RegisteredBaseline:
+    """Train and register the baseline on local gold tables: the pipeline's published ones unless named."""
+    from carousel.baseline_run import MlflowTarget, baseline_config, train_and_register
+    from carousel.local_pipeline import LocalPipeline, read_published
+    from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
+
+    if bool(args.examples) != bool(args.actions):
+        raise SystemExit("carousel train: give both --examples and --actions, or neither (to read --pipeline-dir)")
+    if args.examples:
+        packed, actions = read_source(spark, args.examples), read_source(spark, args.actions)
+    else:
+        pipeline = LocalPipeline(Path(args.pipeline_dir))
+        packed = read_published(spark, pipeline, TRAINING_EXAMPLES_GOLD)
+        actions = read_published(spark, pipeline, ACTIONS_SILVER)
+    target = MlflowTarget.local(args.mlflow_dir, args.experiment, args.model_name)
+    with stage("train baseline"):
+        registered = train_and_register(packed, actions, baseline_config(args), target, args.report_dir)
+    print(f"registered {registered.model_name} version {registered.model_version} ({registered.model_uri})")
+    print(f"report: {registered.report}")
+    return registered
+
+
 def _synthetic_config(args: argparse.Namespace):
     from carousel.synthetic import SyntheticConfig
 
@@ -304,6 +327,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_build_options(pipeline_cmd)
     _add_spark_options(pipeline_cmd)
 
+    train_cmd = commands.add_parser(
+        "train",
+        help="train the baseline model on the gold data, write its evaluation report, register it in MLflow",
+    )
+    train_cmd.add_argument(
+        "--pipeline-dir", default="data/pipeline", help="read the tables `carousel pipeline` published there"
+    )
+    train_cmd.add_argument("--examples", help="training_examples_gold instead: a table name or a path")
+    train_cmd.add_argument("--actions", help="actions_silver instead: a table name or a path")
+    train_cmd.add_argument(
+        "--mlflow-dir", default="data/mlflow", help="local MLflow tracking and registry (SQLite) and artifacts"
+    )
+    add_train_options(train_cmd)
+    _add_spark_options(train_cmd)
+
     run_cmd = commands.add_parser("run", help="generate raw data (unless --input has it) and build, in one go")
     run_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
     run_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
@@ -340,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("wrote %s: %s rows", table, f"{rows:,}")
     if args.command == "pipeline":
         run_local_pipeline(spark, args)
+    if args.command == "train":
+        train_locally(spark, args)
     log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)
     return 0
 

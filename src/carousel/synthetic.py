@@ -111,6 +111,7 @@ _S_COUNT = 3
 _S_DAY, _S_TIME, _S_LATE, _S_ITEM, _S_SIZE, _S_LAG = 10, 11, 12, 13, 14, 15
 _S_DIRTY_COUNT, _S_DIRTY_PICK, _S_DIRTY_KIND = 20, 21, 22
 _S_LOGIN, _S_SHOWN, _S_FALLBACK, _S_IS_ORDER = 30, 31, 32, 33
+_S_FAVORITE, _S_FAVORITE_PICK, _S_FAVORITE_SLOT, _S_SHOWN_FAVORITE_PICK, _S_SHOWN_FAVORITE_SLOT = 40, 41, 42, 43, 44
 _SOURCE_CODE = {"impressions": 0, "clicks": 1, "add_to_carts": 2, "orders": 3}
 
 
@@ -128,7 +129,12 @@ class SyntheticConfig:
         items: item ids are 1..items, id 1 the most popular.
         items_per_impression: distinct items in each impression row.
         login_rate: mean fraction of customers with an impression row on a window day.
-        order_rate: P(is_order) of a shown item.
+        order_rate: mean P(is_order) of a shown item.
+        favorite_items: items each customer keeps coming back to (Zipf-popular draws of their own).
+        favorite_action_rate: share of a customer's actions that are on one of their favorites.
+        favorite_shown_rate: share of the shown-item candidates that are one of the customer's favorites.
+        favorite_order_lift: how many times likelier a shown favorite is ordered than another item;
+            this is the signal a model can learn from the history (1 = none).
         late_event_rate: fraction of actions whose day partition is the day after their timestamp's.
         dirty_rate: extra dirty rows per source, as a fraction of its clean rows (0 = clean).
         seed: same seed and config, same rows.
@@ -143,6 +149,10 @@ class SyntheticConfig:
     items_per_impression: int = 10
     login_rate: float = 0.1
     order_rate: float = 0.02
+    favorite_items: int = 5
+    favorite_action_rate: float = 0.3
+    favorite_shown_rate: float = 0.2
+    favorite_order_lift: float = 5.0
     late_event_rate: float = 0.01
     dirty_rate: float = 0.001
     seed: int = 7
@@ -161,7 +171,18 @@ class SyntheticConfig:
             raise ValueError(f"items must be in 1..{_MAX_ITEMS}, got {self.items}")
         if not 1 <= self.items_per_impression <= self.items:
             raise ValueError(f"items_per_impression must be in 1..items, got {self.items_per_impression}")
-        for name in ("login_rate", "order_rate", "late_event_rate", "dirty_rate"):
+        if self.favorite_items < 1:
+            raise ValueError(f"favorite_items must be at least 1, got {self.favorite_items}")
+        if self.favorite_order_lift < 1:
+            raise ValueError(f"favorite_order_lift must be at least 1, got {self.favorite_order_lift}")
+        for name in (
+            "login_rate",
+            "order_rate",
+            "late_event_rate",
+            "dirty_rate",
+            "favorite_action_rate",
+            "favorite_shown_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
@@ -229,6 +250,20 @@ def _zipf_item(u: Column, items: int) -> Column:
     """An item id in 1..items with P(k) roughly proportional to 1/k."""
     raw = F.floor(F.exp(u * F.lit(math.log(items + 1.0))))
     return F.least(F.greatest(raw, F.lit(1)), F.lit(items)).cast("int")
+
+
+def _favorite_item(config: SyntheticConfig, customer: Column, u: Column) -> Column:
+    """One of the customer's `favorite_items` favorites, picked by the uniform draw u."""
+    slot = F.floor(u * F.lit(config.favorite_items))
+    return _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot), config.items)
+
+
+def _favorites(config: SyntheticConfig, customer: Column) -> Column:
+    """The customer's favorite items, as an array."""
+    return F.transform(
+        F.sequence(F.lit(0), F.lit(config.favorite_items - 1)),
+        lambda slot: _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot), config.items),
+    )
 
 
 def _stochastic_round(expected: Column, u: Column) -> Column:
@@ -401,7 +436,12 @@ def _action_draws(config: SyntheticConfig, source: str) -> list[Column]:
         F.floor(draw(_S_DAY) * config.action_days).cast("int").alias("day"),
         late.alias("late"),
         ms_in_day.cast("long").alias("ms_in_day"),
-        _zipf_item(draw(_S_ITEM), config.items).alias("item"),
+        F.when(
+            draw(_S_FAVORITE_PICK) < F.lit(config.favorite_action_rate),
+            _favorite_item(config, customer, draw(_S_FAVORITE_SLOT)),
+        )
+        .otherwise(_zipf_item(draw(_S_ITEM), config.items))
+        .alias("item"),
         (F.floor(draw(_S_SIZE) * SIZES_PER_ITEM) + 1).cast("int").alias("size"),
         F.floor(draw(_S_LAG) * _MAX_INGEST_LAG_MS).cast("long").alias("lag_ms"),
     ]
@@ -492,7 +532,10 @@ def _shown_items(config: SyntheticConfig) -> Column:
     customer, day = F.col("customer_id"), F.col("day")
     candidates = F.transform(
         F.sequence(F.lit(0), F.lit(n * _CANDIDATES_PER_SLOT - 1)),
-        lambda i: _zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items),
+        lambda i: F.when(
+            _uniform(seed, _S_SHOWN_FAVORITE_PICK, customer, day, i) < F.lit(config.favorite_shown_rate),
+            _favorite_item(config, customer, _uniform(seed, _S_SHOWN_FAVORITE_SLOT, customer, day, i)),
+        ).otherwise(_zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items)),
     )
     # n consecutive ids (mod items) are always distinct, so the list is never short even
     # when the Zipf draws collide a lot (tiny catalogues).
@@ -507,11 +550,20 @@ def _impression_columns(config: SyntheticConfig) -> list[Column]:
     customer, day = F.col("customer_id"), F.col("day")
     seed = config.seed
     dt_text = F.date_format(F.date_add(F.lit(config.window_start), day), DAY_FORMAT)
+    # The base rate is lowered so that, with about favorite_shown_rate of the shown items being
+    # favorites ordered favorite_order_lift times as often, the mean stays about order_rate.
+    base_rate = config.order_rate / (1 + (config.favorite_order_lift - 1) * config.favorite_shown_rate)
+    favorites = _favorites(config, customer)
     impressions = F.transform(
         _shown_items(config),
         lambda item, position: F.struct(
             item.alias("item_id"),
-            (_uniform(seed, _S_IS_ORDER, customer, day, position) < F.lit(config.order_rate)).alias("is_order"),
+            (
+                _uniform(seed, _S_IS_ORDER, customer, day, position)
+                < F.when(
+                    F.array_contains(favorites, item), F.lit(min(1.0, base_rate * config.favorite_order_lift))
+                ).otherwise(F.lit(base_rate))
+            ).alias("is_order"),
         ),
     )
     # A corrupted copy is a different ranking; only clean rows and exact duplicates share an id.

@@ -88,7 +88,7 @@ def log_and_register(
         mlflow.log_params(
             {
                 "train_days": f"{summary.train_days[0]}..{summary.train_days[-1]}",
-                "eval_days": ",".join(summary.eval_days),
+                "evaluated_days": ",".join(summary.eval_days),
             }
         )
         mlflow.log_metrics(

@@ -254,7 +254,8 @@ def _zipf_item(u: Column, items: int) -> Column:
 
 def _favorite_item(config: SyntheticConfig, customer: Column, u: Column) -> Column:
     """One of the customer's `favorite_items` favorites, picked by the uniform draw u."""
-    slot = F.floor(u * F.lit(config.favorite_items))
+    # An int, as in `_favorites`: the hash of a long differs from the hash of the same int.
+    slot = F.floor(u * F.lit(config.favorite_items)).cast("int")
     return _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot), config.items)
 
 

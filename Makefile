@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run build test test-fast lineage clean
+.PHONY: run build train test test-fast lineage clean
 
 $(BIN)/carousel: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ run: $(BIN)/carousel
 
 build: $(BIN)/carousel
 	$(BIN)/carousel run $(ARGS)
+
+train: $(BIN)/carousel
+	$(BIN)/carousel train $(ARGS)
 
 test: $(BIN)/carousel
 	$(BIN)/python -m pytest -q $(ARGS)

@@ -171,6 +171,10 @@ def test_the_history_carries_signal_the_baseline_finds(gold):
     assert profile.customer_days == packed.count()
     assert profile.impressions == summary.train_impressions + summary.eval_impressions
     assert sum(count for _, _, count in profile.history_lengths) == profile.customer_days
+    slots = packed.select(F.explode("action_types").alias("type")).groupBy("type").count().collect()
+    counted = {row.type: row["count"] for row in slots}
+    assert profile.action_type_counts == {"click": counted[1], "add_to_cart": counted[2], "order": counted[3]}
+    assert summary.classifier == "gradient-boosted tree classifier (Spark ML GBTClassifier)"
     assert sum(group.impressions for group in summary.calibration) == summary.eval_impressions
 
 

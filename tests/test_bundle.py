@@ -170,14 +170,17 @@ def test_pipeline_and_job_install_the_wheel_the_artifact_builds(bundle, pipeline
     installed = wheel_dependencies(pipeline_settings["environment"], pipeline_path)
     for environment in job_settings["environments"]:
         installed += wheel_dependencies(environment["spec"], job_path)
-    assert len(installed) == 1 + len(job_settings["environments"])
+    cluster_tasks = [t for t in job_settings["tasks"] if "job_cluster_key" in t]
+    for cluster_task in cluster_tasks:
+        installed += [(job_path.parent / library["whl"]).resolve() for library in cluster_task["libraries"]]
+    assert len(installed) == 1 + len(job_settings["environments"]) + len(cluster_tasks)
     for wheel in installed:
         assert wheel.parent == dist and any(c in wheel.name for c in GLOB_CHARACTERS), wheel
 
 
 def test_the_job_refreshes_the_pipeline_then_validates_gold(job):
     settings, _ = job
-    assert [t["task_key"] for t in settings["tasks"]] == ["refresh_pipeline", "validate_gold"]
+    assert [t["task_key"] for t in settings["tasks"]] == ["refresh_pipeline", "validate_gold", "train_baseline"]
     refresh = task(settings, "refresh_pipeline")
     assert refresh["pipeline_task"]["pipeline_id"] == "${resources.pipelines.carousel.id}"
     assert refresh["pipeline_task"]["full_refresh"] is False
@@ -205,6 +208,42 @@ def test_the_validate_task_parameters_parse(bundle, job):
     assert args.history_length == 1000
     assert args.lookback_days == 365
     assert (args.catalog, args.schema) == ("main", "carousel")
+
+
+def test_the_job_trains_the_baseline_after_validation_on_an_ml_runtime_cluster(bundle, job):
+    settings, _ = job
+    train = task(settings, "train_baseline")
+    assert train["depends_on"] == [{"task_key": "validate_gold"}]
+    [cluster] = [c for c in settings["job_clusters"] if c["job_cluster_key"] == train["job_cluster_key"]]
+    spark_version = with_variable_defaults(cluster["new_cluster"]["spark_version"], bundle)
+    assert "-ml-" in spark_version, f"Spark ML and MLflow come with an ML runtime, not {spark_version}"
+    assert cluster["new_cluster"]["data_security_mode"] == "SINGLE_USER"
+
+
+def test_the_train_task_calls_carousel_train_with_parameters_that_parse(bundle, job, resources):
+    tomllib = pytest.importorskip("tomllib")
+    from carousel.baseline_run import build_parser
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    wheel_task = task(job[0], "train_baseline")["python_wheel_task"]
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.baseline_run:main"
+    experiment, _ = resources["experiments"]["carousel_baseline"]
+    model, _ = resources["registered_models"]["carousel_baseline"]
+    assert (model["catalog_name"], model["schema_name"]) == ("${var.catalog}", "${var.schema}")
+    referenced = {
+        "${resources.experiments.carousel_baseline.name}": experiment["name"],
+        "${resources.registered_models.carousel_baseline.name}": model["name"],
+    }
+    parameters = []
+    for parameter in wheel_task["parameters"]:
+        for reference, value in referenced.items():
+            parameter = parameter.replace(reference, value)
+        parameters.append(with_variable_defaults(parameter, bundle))
+    args = build_parser().parse_args(parameters)
+    assert (args.catalog, args.schema, args.eval_days, args.sample_fraction) == ("main", "carousel", 1, 1.0)
+    assert args.model_name == "main.carousel.carousel_baseline"  # Unity Catalog: three levels
+    assert args.experiment == "${workspace.root_path}/carousel_baseline"
+    assert (args.tracking_uri, args.registry_uri) == ("databricks", "databricks-uc")
 
 
 def test_the_job_runs_daily_on_a_quartz_schedule_that_dev_pauses(job):

@@ -55,6 +55,10 @@ FEATURE_DESCRIPTIONS = {
 }
 FEATURES = tuple(FEATURE_DESCRIPTIONS)
 CLASSIFIERS = ("gbt", "logistic")
+CLASSIFIER_NAMES = {
+    "gbt": "gradient-boosted tree classifier (Spark ML GBTClassifier)",
+    "logistic": "logistic regression (Spark ML LogisticRegression)",
+}
 
 # One pass over the history per impression finds the slots where the shown item occurs; the
 # per-type counts and the recency then read that (short) list, not the N actions again.
@@ -230,7 +234,7 @@ def profile_training_data(packed: DataFrame, history_length: int) -> DataProfile
     )
     types = packed.agg(
         *[
-            F.sum(F.size(F.filter("action_types", lambda t, code=code: t == code))).alias(name)
+            F.sum(F.size(F.filter("action_types", _is_action_type(code)))).alias(name)
             for name, code in (("click", CLICK), ("add_to_cart", ADD_TO_CART), ("order", ORDER))
         ],
         F.count(F.lit(1)).alias("customer_days"),
@@ -252,6 +256,11 @@ def profile_training_data(packed: DataFrame, history_length: int) -> DataProfile
         action_type_counts={name: int(types[name] or 0) for name in ("click", "add_to_cart", "order")},
         label_rate_by_position=label_rate_by_position,
     )
+
+
+def _is_action_type(code: int):
+    # One parameter: `F.filter` passes the element index to a lambda that takes two.
+    return lambda action_type: action_type == code
 
 
 def score_histogram(predictions: DataFrame, buckets: int = 10_000) -> list[tuple[int, int, int, float]]:
@@ -382,7 +391,7 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
     roc, pr = curves(histogram)
     orders = sum(row[2] for row in histogram)
     summary = EvaluationSummary(
-        classifier=config.classifier,
+        classifier=CLASSIFIER_NAMES[config.classifier],
         train_days=train_days,
         eval_days=evaluation_days,
         train_impressions=int(train_counts.n),

@@ -319,7 +319,8 @@ def _draw_label_rate_by_position(axes, summary: EvaluationSummary) -> None:
     bars = axes.bar(positions, rates, color=_MODEL_COLOUR, label="Order rate")
     axes.bar_label(bars, labels=[_ratio(orders, impressions) for _, impressions, orders in rows], fontsize=7)
     axes.set_xticks(positions, labels=[str(position) for position, _, _ in rows])
-    axes.margins(y=0.12)
+    # Headroom above the bars and the line, so the legend on top covers neither.
+    axes.set_ylim(0, 1.45 * max(rates, default=0.0) or 1.0)
     axes.set_xlabel("Position in the carousel")
     axes.set_ylabel("Order rate (%)")
     impressions_axes = axes.twinx()
@@ -330,12 +331,12 @@ def _draw_label_rate_by_position(axes, summary: EvaluationSummary) -> None:
         marker="o",
         label="Impressions",
     )
-    impressions_axes.set_ylim(bottom=0)
+    impressions_axes.set_ylim(0, 1.45 * max((impressions for _, impressions, _ in rows), default=0) or 1)
     _thousands_axis(impressions_axes.yaxis)
     impressions_axes.set_ylabel("Impressions")
     axes.set_title("Order rate by carousel position")
     handles = axes.get_legend_handles_labels()[0] + impressions_axes.get_legend_handles_labels()[0]
-    axes.legend(handles=handles, loc="upper right")
+    axes.legend(handles=handles, loc="upper center", ncols=2)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

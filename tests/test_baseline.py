@@ -157,6 +157,18 @@ def test_no_evaluation_day_reaches_the_training(spark, gold):
     assert retrained.model.stages[-1].intercept == trained.model.stages[-1].intercept
     assert retrained.summary.train_impressions == trained.summary.train_impressions
 
+    # Logistic importances: |coefficient| x the feature's std over the training rows, as shares.
+    featured = history_features().transform(add_item_popularity(unpack_training_examples(packed), actions, 28))
+    stds = (
+        featured.where(F.col("dt") < last_day)
+        .agg(*[F.stddev("position_feature" if name == "position" else name).alias(name) for name in FEATURES])
+        .first()
+    )
+    raw = {name: abs(c) * stds[name] for name, c in zip(FEATURES, trained.model.stages[-1].coefficients, strict=True)}
+    expected = {name: value / sum(raw.values()) for name, value in raw.items()}
+    assert dict(trained.summary.feature_importances) == pytest.approx(expected, rel=1e-6)
+    assert [name for name, _ in trained.summary.feature_importances] == sorted(expected, key=lambda n: -expected[n])
+
 
 def test_the_history_carries_signal_the_baseline_finds(gold):
     packed, actions = gold
@@ -203,7 +215,7 @@ def test_carousel_train_registers_a_new_model_version_and_writes_the_report(spar
     mlflow_dir, report_dir = tmp_path / "mlflow", tmp_path / "report"
     args = ["train", "--examples", str(tmp_path / "training_examples_gold")]
     args += ["--actions", str(tmp_path / "actions_silver"), "--mlflow-dir", str(mlflow_dir)]
-    args += ["--report-dir", str(report_dir), "--max-iter", "5", "--max-depth", "3"]
+    args += ["--report-dir", str(report_dir), "--max-iter", "5"]
     assert main(args) == 0
     assert main(args) == 0  # a second run registers version 2
 
@@ -214,7 +226,8 @@ def test_carousel_train_registers_a_new_model_version_and_writes_the_report(spar
     latest = client.get_model_version("carousel_baseline", "2")
     run = client.get_run(latest.run_id)
     assert {"roc_auc", "pr_auc", "log_loss", "base_rate"} <= set(run.data.metrics)
-    assert run.data.params["evaluated_days"] == "2025-06-30" and run.data.params["classifier"] == "gbt"
+    assert run.data.params["evaluated_days"] == "2025-06-30" and run.data.params["classifier"] == "logistic"
+    assert run.data.params["max_iter"] == "5"
     artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "report")}
     assert {f"report/{name}" for name in (*PLOTS, "report.md")} <= artifacts
 

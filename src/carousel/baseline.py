@@ -93,8 +93,8 @@ class BaselineConfig:
     """How the baseline is trained and evaluated."""
 
     eval_days: int = 1
-    classifier: str = "gbt"
-    max_iter: int = 30
+    classifier: str = "logistic"
+    max_iter: int | None = None  # logistic: 100 solver iterations; gbt: 30 boosting rounds
     max_depth: int = 5
     popularity_days: int = 28
     sample_fraction: float = 1.0
@@ -107,12 +107,21 @@ class BaselineConfig:
             raise ValueError(f"eval_days must be at least 1, got {self.eval_days}")
         if self.popularity_days < 1:
             raise ValueError(f"popularity_days must be at least 1, got {self.popularity_days}")
+        if self.max_iter is not None and self.max_iter < 1:
+            raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
         if not 0 < self.sample_fraction <= 1:
             raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
 
+    @property
+    def iterations(self) -> int:
+        """max_iter, or the classifier's default: 100 solver iterations (logistic), 30 rounds (gbt)."""
+        if self.max_iter is not None:
+            return self.max_iter
+        return 100 if self.classifier == "logistic" else 30
+
     def params(self) -> dict[str, str]:
         """The configuration as MLflow parameters."""
-        return {name: str(value) for name, value in asdict(self).items()}
+        return {**{name: str(value) for name, value in asdict(self).items()}, "max_iter": str(self.iterations)}
 
 
 @dataclass(frozen=True)
@@ -179,11 +188,34 @@ def baseline_pipeline(config: BaselineConfig) -> Pipeline:
     assembler = VectorAssembler(inputCols=_assembled_columns(), outputCol="features")
     if config.classifier == "gbt":
         classifier = GBTClassifier(
-            labelCol=LABEL, featuresCol="features", maxIter=config.max_iter, maxDepth=config.max_depth, seed=config.seed
+            labelCol=LABEL,
+            featuresCol="features",
+            maxIter=config.iterations,
+            maxDepth=config.max_depth,
+            seed=config.seed,
         )
     else:
-        classifier = LogisticRegression(labelCol=LABEL, featuresCol="features", maxIter=config.max_iter)
+        classifier = LogisticRegression(labelCol=LABEL, featuresCol="features", maxIter=config.iterations)
     return Pipeline(stages=[history_features(), assembler, classifier])
+
+
+def fit_baseline(train: DataFrame, config: BaselineConfig) -> tuple[PipelineModel, list[float]]:
+    """Fit `baseline_pipeline(config)` on the training rows: the PipelineModel, and each feature's std in training.
+
+    The model is the one `Pipeline.fit` returns, found faster: the feature stages are transformers
+    (nothing to fit), so they run once and only the feature vectors and labels are cached for the
+    classifier's many passes, not the N-action arrays of every impression.
+    """
+    from pyspark.ml.stat import Summarizer
+
+    *feature_stages, classifier = baseline_pipeline(config).getStages()
+    features = PipelineModel(feature_stages).transform(train).select("features", LABEL).cache()
+    try:
+        fitted = classifier.fit(features)
+        stds = features.select(Summarizer.std(F.col("features")).alias("std")).first()["std"]
+    finally:
+        features.unpersist()
+    return PipelineModel([*feature_stages, fitted]), [float(value) for value in stds]
 
 
 def split_days(examples: DataFrame, eval_days: int) -> tuple[list[str], list[str]]:
@@ -317,16 +349,13 @@ def calibration(histogram: list[tuple[int, int, int, float]], bins: int = 10) ->
     return groups
 
 
-def feature_importances(model: PipelineModel, train: DataFrame) -> list[tuple[str, float]]:
+def feature_importances(model: PipelineModel, feature_stds: list[float]) -> list[tuple[str, float]]:
     """(feature, share) by descending share: GBT's importances, or |coefficient| x feature std (logistic)."""
     classifier = model.stages[-1]
     if hasattr(classifier, "featureImportances"):
         raw = list(classifier.featureImportances.toArray())
     else:
-        features = model.stages[0].transform(train)
-        stds = features.agg(*[F.stddev(name).alias(name) for name in _assembled_columns()]).first()
-        columns = _assembled_columns()
-        raw = [abs(c) * (stds[name] or 0.0) for c, name in zip(classifier.coefficients, columns, strict=True)]
+        raw = [abs(c) * std for c, std in zip(classifier.coefficients, feature_stds, strict=True)]
     total = sum(raw) or 1.0
     return sorted(((name, value / total) for name, value in zip(FEATURES, raw, strict=True)), key=lambda p: -p[1])
 
@@ -357,7 +386,6 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
     history_length = _history_length(packed)
     examples = with_label(add_item_popularity(unpack_training_examples(packed), actions, config.popularity_days))
     train, evaluation, train_days, evaluation_days = time_split(examples, config.eval_days)
-    train = train.cache()
     train_counts = train.agg(F.count(F.lit(1)).alias("n"), F.sum(LABEL).alias("orders")).first()
     if not train_counts.n or not train_counts.orders or train_counts.orders == train_counts.n:
         raise BaselineInputError(
@@ -372,7 +400,7 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
         train_days[-1],
         ", ".join(evaluation_days),
     )
-    model = baseline_pipeline(config).fit(train)
+    model, feature_stds = fit_baseline(train, config)
     log.info("fitted in %.1f s", time.perf_counter() - started)
 
     predictions = (
@@ -399,7 +427,7 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
         metrics=metrics,
         base_rate=orders / evaluation_count if evaluation_count else float("nan"),
         single_feature_roc_auc=single_feature_roc_auc(predictions),
-        feature_importances=feature_importances(model, train),
+        feature_importances=feature_importances(model, feature_stds),
         roc=roc,
         pr=pr,
         calibration=calibration(histogram),
@@ -418,7 +446,6 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
     )
     sample = evaluation.drop(LABEL).limit(5)
     predictions.unpersist()
-    train.unpersist()
     return TrainedBaseline(model, summary, sample)
 
 

@@ -125,8 +125,10 @@ def log_and_register(
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     """The options `carousel train` and `carousel-train` share."""
     parser.add_argument("--eval-days", type=int, default=1, help="last days evaluated on, never trained on (default 1)")
-    parser.add_argument("--classifier", choices=CLASSIFIERS, default="gbt", help="gbt (default) or logistic")
-    parser.add_argument("--max-iter", type=int, default=30, help="boosting rounds / solver iterations (default 30)")
+    parser.add_argument("--classifier", choices=CLASSIFIERS, default="logistic", help="logistic (default) or gbt")
+    parser.add_argument(
+        "--max-iter", type=int, default=None, help="logistic: solver iterations (100); gbt: boosting rounds (30)"
+    )
     parser.add_argument("--max-depth", type=int, default=5, help="GBT tree depth (default 5)")
     parser.add_argument("--popularity-days", type=int, default=28, help="days before D in item popularity (default 28)")
     parser.add_argument(

@@ -33,10 +33,14 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from carousel.training import DayLoader, read_day
+
+if TYPE_CHECKING:
+    from carousel.train_reference import ModelConfig
 
 DAY = "2025-06-30"
 RESULTS = Path("docs/loader_benchmarks.jsonl")
@@ -146,6 +150,7 @@ def run(
     train_steps: int | None = None,
     profile_warmup: int = 20,
     drop_caches: bool = False,
+    model_config: ModelConfig | None = None,
 ) -> list[dict]:
     """Measure read, transfer and gather on the table's last day, then training on `train_table`; return the rows."""
     import torch
@@ -203,16 +208,16 @@ def run(
     del iterator, batch, loader
 
     if train_batch_sizes:
-        from carousel.train_reference import ModelConfig, train
+        from carousel import train_reference
 
         train_table = train_table or table
         days = table_days(train_table)
         for train_batch_size in train_batch_sizes:
             loader = DayLoader(train_table, days, batch_size=train_batch_size, epochs=1, device=device, seed=0)
             try:
-                trained = train(
+                trained = train_reference.train(
                     loader,
-                    ModelConfig(),
+                    model_config or train_reference.ModelConfig(),
                     max_steps=train_steps,
                     profile_steps=1 << 30,  # to the last step
                     profile_warmup=profile_warmup,

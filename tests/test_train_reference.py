@@ -30,6 +30,7 @@ def test_main_trains_a_few_steps_on_a_day_and_reports_throughput(tmp_path):
     generate_day(str(tmp_path / "gold"), customer_days=300, history_length=16, shown_per_day=8, seed=3)
     result = main(
         ["--table", str(tmp_path / "gold"), "--days", DAY, "--batch-size", "256", "--max-steps", "4", "--device", "cpu"]
+        + ["--item-buckets", "4096"]
     )
     assert result["steps"] == 4
     assert result["sequences"] == 4 * 256
@@ -44,7 +45,10 @@ def test_the_loader_benchmark_measures_every_step_and_trains_across_days(tmp_pat
     assert [partition.name for partition in partitions] == ["dt=2025-06-29", "dt=2025-06-30"]
     assert table_days(trained) == ["2025-06-29", "2025-06-30"]
 
-    results = run(measured, 64, "cpu", train_table=trained, train_batch_sizes=[32], profile_warmup=0)
+    small = ModelConfig(item_buckets=1024, d_model=32, heads=2, feedforward=64)
+    results = run(
+        measured, 64, "cpu", train_table=trained, train_batch_sizes=[32], profile_warmup=0, model_config=small
+    )
 
     assert [result["step"] for result in results] == ["read", "to_device", "gather", "gather_customer_days", "train"]
     read = results[0]

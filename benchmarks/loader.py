@@ -151,6 +151,7 @@ def run(
     profile_warmup: int = 20,
     drop_caches: bool = False,
     model_config: ModelConfig | None = None,
+    train_modes: Sequence[str] = ("impression",),
 ) -> list[dict]:
     """Measure read, transfer and gather on the table's last day, then training on `train_table`; return the rows."""
     import torch
@@ -212,8 +213,10 @@ def run(
 
         train_table = train_table or table
         days = table_days(train_table)
-        for train_batch_size in train_batch_sizes:
+        for train_batch_size, mode in [(size, mode) for size in train_batch_sizes for mode in train_modes]:
             loader = DayLoader(train_table, days, batch_size=train_batch_size, epochs=1, device=device, seed=0)
+            # Customer-day batches of about the same number of scored impressions as B.
+            per_day_rows = max(1, round(train_batch_size * customer_days / impressions))
             try:
                 trained = train_reference.train(
                     loader,
@@ -221,6 +224,8 @@ def run(
                     max_steps=train_steps,
                     profile_steps=1 << 30,  # to the last step
                     profile_warmup=profile_warmup,
+                    per_customer_day=mode == "customer_day",
+                    rows_per_batch=per_day_rows,
                 )
             except torch.cuda.OutOfMemoryError as error:
                 trained = {"error": f"out of device memory: {str(error).splitlines()[0]}"}
@@ -229,6 +234,7 @@ def run(
                     "table": train_table,
                     **machine,
                     "step": "train",
+                    "mode": mode,
                     "days": days,
                     "batch_size": train_batch_size,
                     "profile_warmup": profile_warmup,
@@ -260,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     measure_parser.add_argument("--train-table", default=None, help="train over all its days (default: --table)")
     measure_parser.add_argument("--train-batch-sizes", type=int, nargs="*", default=[], help="one training run each")
     measure_parser.add_argument("--train-steps", type=int, default=None, help="stop each training run after these")
+    measure_parser.add_argument(
+        "--train-modes",
+        nargs="+",
+        choices=("impression", "customer_day"),
+        default=["impression"],
+        help="impression: a history per impression; customer_day: encoded once per customer-day",
+    )
     measure_parser.add_argument("--profile-warmup", type=int, default=20, help="CUDA: steps before busy is measured")
     measure_parser.add_argument("--drop-caches", action="store_true", help="drop the page cache before the read (root)")
     measure_parser.add_argument("--results", default=str(RESULTS))
@@ -284,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_steps=args.train_steps,
         profile_warmup=args.profile_warmup,
         drop_caches=args.drop_caches,
+        train_modes=args.train_modes,
     )
     os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
     with open(args.results, "a") as out:

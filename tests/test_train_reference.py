@@ -86,3 +86,25 @@ def test_the_training_side_imports_on_a_machine_without_spark():
     )
     repo = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", refuse_spark], check=True, cwd=repo)
+
+
+def test_encoding_once_per_customer_day_scores_like_one_history_per_impression():
+    torch.manual_seed(0)
+    model = ReferenceModel(ModelConfig(history_length=6, item_buckets=64, d_model=16, heads=2, feedforward=32))
+    actions = torch.tensor([[5, 4, 0, 0, 0, 0], [7, 7, 2, 9, 1, 3]], dtype=torch.int32)
+    types = (actions != 0).to(torch.int8)
+    impressions = torch.tensor([3, 9, 4, 8, 2], dtype=torch.int32)
+    impression_row = torch.tensor([0, 0, 1, 1, 1])  # customer-day 0 was shown 2 items, customer-day 1 three
+    with torch.no_grad():
+        once = model.score(model.encode(actions, types).index_select(0, impression_row), impressions)
+        repeated = model(impressions, actions.index_select(0, impression_row), types.index_select(0, impression_row))
+    torch.testing.assert_close(once, repeated)
+
+
+def test_main_trains_per_customer_day_over_every_impression_of_the_day(tmp_path):
+    generate_day(str(tmp_path / "gold"), customer_days=60, history_length=16, shown_per_day=8, seed=4)
+    impressions = len(read_day(str(tmp_path / "gold"), DAY).impressions)
+    args = ["--table", str(tmp_path / "gold"), "--days", DAY, "--batch-size", "16", "--device", "cpu"]
+    result = main([*args, "--per-customer-day", "--item-buckets", "4096"])
+    assert result["steps"] == 4  # 60 customer-days, 16 per batch
+    assert result["sequences"] == impressions and math.isfinite(result["loss"])

@@ -807,15 +807,19 @@ class DayLoader:
         for staged in self._device_days():
             counts = torch.bincount(staged.history_row.long(), minlength=staged.rows)
             starts = torch.cumsum(counts, 0) - counts  # a row's impressions are contiguous in the flat arrays
+            # The ragged batch size is summed on the host from copies made once per day and per
+            # epoch, so no batch waits for the device to say how many impressions it holds.
+            counts_on_host = counts.cpu()
             for epoch in range(self.epochs):
                 order = self._permutation(staged.rows, staged.day, epoch)
+                order_on_host = order.cpu()
                 for first in range(0, staged.rows, size):
                     rows = order[first : first + size]
                     if self.drop_last and rows.shape[0] < size:
                         break
                     shown = counts.index_select(0, rows)
                     offsets = torch.cat([torch.zeros(1, dtype=torch.int64, device=self.device), torch.cumsum(shown, 0)])
-                    total = int(offsets[-1])  # one device sync per batch: the ragged size
+                    total = int(counts_on_host.index_select(0, order_on_host[first : first + size]).sum())
                     impression_row = torch.repeat_interleave(
                         torch.arange(rows.shape[0], device=self.device), shown, output_size=total
                     )

@@ -198,6 +198,14 @@ def test_too_few_days_or_no_orders_are_named(spark, gold):
     no_orders = packed.withColumn("labels", F.transform("labels", lambda label: F.lit(False)))
     with pytest.raises(BaselineInputError, match="0 orders: a classifier needs both"):
         train_baseline(no_orders, actions, BaselineConfig(classifier="logistic"))
+    quiet_last_day = packed.withColumn(
+        "labels",
+        F.when(F.col("dt") == "2025-06-30", F.transform("labels", lambda label: F.lit(False))).otherwise(
+            F.col("labels")
+        ),
+    )
+    with pytest.raises(BaselineInputError, match=r"evaluation days 2025-06-30 hold \d+ impressions with 0 orders"):
+        train_baseline(quiet_last_day, actions, BaselineConfig(classifier="logistic", max_iter=5))
     with pytest.raises(ValueError, match="classifier must be one of gbt, logistic, got 'forest'"):
         BaselineConfig(classifier="forest")
 

@@ -379,7 +379,8 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
         config: split, classifier and sampling.
 
     Raises:
-        BaselineInputError: too few days, or no order (or only orders) among the training impressions.
+        BaselineInputError: too few days, or no order (or only orders) among the training or the
+            evaluation impressions.
     """
     started = time.perf_counter()
     packed = sample_customer_days(packed, config.sample_fraction, config.seed)
@@ -401,7 +402,7 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
         ", ".join(evaluation_days),
     )
     model, feature_stds = fit_baseline(train, config)
-    log.info("fitted in %.1f s", time.perf_counter() - started)
+    log.info("fitted, %.1f s since the start", time.perf_counter() - started)
 
     predictions = (
         model.transform(evaluation)
@@ -416,8 +417,14 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
         "log_loss": MulticlassClassificationEvaluator(labelCol=LABEL, metricName="logLoss").evaluate(predictions),
     }
     histogram = score_histogram(predictions)
-    roc, pr = curves(histogram)
     orders = sum(row[2] for row in histogram)
+    if not orders or orders == evaluation_count:
+        predictions.unpersist()
+        raise BaselineInputError(
+            f"the evaluation days {', '.join(evaluation_days)} hold {evaluation_count} impressions with {orders} "
+            "orders: ROC and PR AUC need both orders and non-orders (evaluate on more days: --eval-days)"
+        )
+    roc, pr = curves(histogram)
     summary = EvaluationSummary(
         classifier=CLASSIFIER_NAMES[config.classifier],
         train_days=train_days,

@@ -234,9 +234,15 @@ def split_days(examples: DataFrame, eval_days: int) -> tuple[list[str], list[str
     return days[:-eval_days], days[-eval_days:]
 
 
-def time_split(examples: DataFrame, eval_days: int) -> tuple[DataFrame, DataFrame, list[str], list[str]]:
-    """The training rows (days before the evaluation days), the evaluation rows, and both lists of days."""
-    train_days, evaluation_days = split_days(examples, eval_days)
+def time_split(
+    examples: DataFrame, eval_days: int, days_of: DataFrame | None = None
+) -> tuple[DataFrame, DataFrame, list[str], list[str]]:
+    """The training rows (days before the evaluation days), the evaluation rows, and both lists of days.
+
+    The days are read from `days_of` when given: any frame with the examples' `dt` values, such as
+    the packed table (a row per customer-day), which is cheaper to scan than exploded, joined rows.
+    """
+    train_days, evaluation_days = split_days(examples if days_of is None else days_of, eval_days)
     first_eval_day = evaluation_days[0]
     return (
         examples.where(F.col("dt") < F.lit(first_eval_day)),
@@ -386,7 +392,7 @@ def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig
     packed = sample_customer_days(packed, config.sample_fraction, config.seed)
     history_length = _history_length(packed)
     examples = with_label(add_item_popularity(unpack_training_examples(packed), actions, config.popularity_days))
-    train, evaluation, train_days, evaluation_days = time_split(examples, config.eval_days)
+    train, evaluation, train_days, evaluation_days = time_split(examples, config.eval_days, days_of=packed)
     train_counts = train.agg(F.count(F.lit(1)).alias("n"), F.sum(LABEL).alias("orders")).first()
     if not train_counts.n or not train_counts.orders or train_counts.orders == train_counts.n:
         raise BaselineInputError(

@@ -20,6 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from carousel.baseline import CLASSIFIERS, BaselineConfig, BaselineInputError, TrainedBaseline, train_baseline
 from carousel.evaluation_report import write_report
+from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
+from carousel.validation import qualified_name
 
 log = logging.getLogger("carousel")
 
@@ -160,10 +162,6 @@ def train_and_register(
     return log_and_register(train_baseline(packed, actions, config), target, report_dir)
 
 
-def _qualified(catalog: str, schema: str, table: str) -> str:
-    return ".".join(part for part in (catalog, schema, table) if part)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `carousel-train` (the daily job's task on Databricks)."""
     parser = argparse.ArgumentParser(
@@ -184,11 +182,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     spark = SparkSession.builder.getOrCreate()
-    packed = spark.read.table(_qualified(args.catalog, args.schema, "training_examples_gold"))
-    actions = spark.read.table(_qualified(args.catalog, args.schema, "actions_silver"))
+    packed = spark.read.table(qualified_name(args.catalog, args.schema, TRAINING_EXAMPLES_GOLD))
+    actions = spark.read.table(qualified_name(args.catalog, args.schema, ACTIONS_SILVER))
     model_name = args.model_name
     if model_name.count(".") == 0 and args.registry_uri == "databricks-uc":
-        model_name = _qualified(args.catalog, args.schema, model_name)  # UC names are three-level
+        # UC model names are three-level and, unlike table names in SQL, never backquoted.
+        model_name = ".".join(part for part in (args.catalog, args.schema, model_name) if part)
     target = MlflowTarget(args.tracking_uri, args.registry_uri, args.experiment, model_name, dfs_tmpdir=args.dfs_tmpdir)
     try:
         registered = train_and_register(packed, actions, baseline_config(args), target, args.report_dir)

@@ -252,18 +252,21 @@ def _zipf_item(u: Column, items: int) -> Column:
     return F.least(F.greatest(raw, F.lit(1)), F.lit(items)).cast("int")
 
 
+def _favorite_at(config: SyntheticConfig, customer: Column, slot: Column) -> Column:
+    """The customer's favorite number `slot` (0..favorite_items-1)."""
+    # Always hashed as an int: the hash of a long differs from the hash of the same int.
+    return _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot.cast("int")), config.items)
+
+
 def _favorite_item(config: SyntheticConfig, customer: Column, u: Column) -> Column:
     """One of the customer's `favorite_items` favorites, picked by the uniform draw u."""
-    # An int, as in `_favorites`: the hash of a long differs from the hash of the same int.
-    slot = F.floor(u * F.lit(config.favorite_items)).cast("int")
-    return _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot), config.items)
+    return _favorite_at(config, customer, F.floor(u * F.lit(config.favorite_items)))
 
 
 def _favorites(config: SyntheticConfig, customer: Column) -> Column:
     """The customer's favorite items, as an array."""
     return F.transform(
-        F.sequence(F.lit(0), F.lit(config.favorite_items - 1)),
-        lambda slot: _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot), config.items),
+        F.sequence(F.lit(0), F.lit(config.favorite_items - 1)), lambda slot: _favorite_at(config, customer, slot)
     )
 
 

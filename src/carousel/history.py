@@ -1,13 +1,24 @@
 """The algorithm: actions + customer-days -> each customer-day's N newest earlier actions.
 
-Cost grows with actions + customer-days, never with actions x impression days:
+Cost grows with actions + customer-days x N, never with actions x impression days:
 
-1. Per customer, the first and last impression day of the window (a small frame).
+1. Per customer, the first and last impression day (a small frame).
 2. Actions are scoped to [first_day - L, last_day): the days any of the customer's impression
-   days may see. One shuffle by customer collects them into one array, sorted once, newest first.
-3. Per customer-day, the array is cut to the first N. A customer with one impression day sees
-   exactly that scope, so a `slice` does it; otherwise a higher-order `filter` first keeps the
-   days that day may see. Then zero padding.
+   days may see. One shuffle by customer collects them into one array, sorted once, newest
+   first, as the per-customer floor of any exact build must. The same aggregation lists the day
+   numbers of the few actions that some impression day of the customer cannot see: those on or
+   after its first impression day (too new for the earlier days) and those before its last
+   impression day - L (too old for the later days).
+3. Per customer-day D, those short lists count the actions too new (k) and too old (o) for D, so
+   D sees size - k - o actions. In the usual case the k newest actions are the too-new ones and
+   the next min(N, size - k - o) are all recent enough: the history is then one `slice`, checked
+   with `array_min` over exactly the sliced days (native, generated code, O(N)). Where a late
+   event breaks that order, a higher-order `filter` runs over the first k + N actions only; over
+   the whole array only where actions too old for D sit among them. Then zero padding.
+
+Days are compared as epoch-day numbers in 64-bit arithmetic, so every day Spark can hold, from
+0001-01-01 to 9999-12-31, with any lookback up to the whole range, works without an overflow
+under ANSI mode and without a wrapped value without it.
 """
 
 from __future__ import annotations
@@ -48,24 +59,41 @@ def customer_days(impressions: DataFrame, schema: T.StructType | None = None) ->
     )
 
 
-def _action_struct() -> Column:
+def day_number(day: Column | str) -> Column:
+    """Days since 1970-01-01 of a date, as a bigint: day arithmetic that cannot overflow."""
+    return F.unix_date(F.col(day) if isinstance(day, str) else day).cast("long")
+
+
+def action_struct() -> Column:
+    """The action columns as one `ACTION_STRUCT` value."""
     return F.struct(*(F.col(field.name) for field in ACTION_STRUCT.fields))
 
 
-def _collect_actions(actions: DataFrame, name: str) -> DataFrame:
-    return actions.groupBy("customer_id").agg(F.collect_list(_action_struct()).alias(name))
+def collect_actions(actions: DataFrame, name: str) -> DataFrame:
+    """Return one row per customer with its actions as an (unsorted) array of `ACTION_STRUCT` called `name`."""
+    return actions.groupBy("customer_id").agg(F.collect_list(action_struct()).alias(name))
 
 
-def _or_empty(column: str) -> Column:
+def or_empty(column: str) -> Column:
+    """The array of `ACTION_STRUCT` in `column`, or an empty one where it is null."""
     return F.coalesce(F.col(column), F.array().cast(T.ArrayType(ACTION_STRUCT)))
 
 
 def _impression_day_bounds(days: DataFrame) -> DataFrame:
     return (
-        days.select("customer_id", F.to_date("dt", DAY_FORMAT).alias("day"))
+        days.select("customer_id", day_number(F.to_date("dt", DAY_FORMAT)).alias("day"))
         .groupBy("customer_id")
         .agg(F.min("day").alias("first_day"), F.max("day").alias("last_day"))
     )
+
+
+def _day_list(condition: Column) -> Column:
+    """The day numbers of the actions meeting `condition` (collect_list skips the nulls of the others)."""
+    return F.collect_list(F.when(condition, F.col("day")))
+
+
+def _empty_days() -> Column:
+    return F.array().cast(T.ArrayType(T.LongType()))
 
 
 def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
@@ -77,45 +105,72 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         config: lookback days L (the history length does not change the candidates).
 
     Returns:
-        `customer_id`, `first_day` and `last_day` (its impression days' bounds) and `candidates`
-        (array of `ACTION_STRUCT`, the actions of days [first_day - L, last_day), newest first;
-        empty when none).
+        `customer_id`; `first_day`, `last_day` (its impression days' bounds, as day numbers);
+        `candidates` (array of `ACTION_STRUCT`, the actions of days [first_day - L, last_day),
+        newest first; empty when none); `late_days` (day numbers of the candidates of days >=
+        first_day) and `early_days` (those of days < last_day - L), both empty for a customer with
+        one impression day.
     """
     bounds = _impression_day_bounds(days)
-    scoped = actions.join(bounds, "customer_id").where(
-        (F.col("action_day") >= F.date_sub("first_day", config.lookback_days))
-        & (F.col("action_day") < F.col("last_day"))
+    lookback = config.lookback_days
+    scoped = (
+        actions.select("*", day_number("action_day").alias("day"))
+        .join(bounds, "customer_id")
+        .where((F.col("day") >= F.col("first_day") - lookback) & (F.col("day") < F.col("last_day")))
+    )
+    collected = scoped.groupBy("customer_id").agg(
+        F.collect_list(action_struct()).alias("collected"),
+        _day_list(F.col("day") >= F.col("first_day")).alias("late_days"),
+        _day_list(F.col("day") < F.col("last_day") - lookback).alias("early_days"),
     )
     # The left join onto the bounds keeps the aggregate's hash partitioning by customer_id, so the
     # arrays are never shuffled again; it also gives customers without actions an (empty) row.
-    return bounds.join(_collect_actions(scoped, "collected"), "customer_id", "left").select(
-        "customer_id", "first_day", "last_day", F.sort_array(_or_empty("collected"), asc=False).alias("candidates")
+    return bounds.join(collected, "customer_id", "left").select(
+        "customer_id",
+        "first_day",
+        "last_day",
+        F.sort_array(or_empty("collected"), asc=False).alias("candidates"),
+        F.coalesce("late_days", _empty_days()).alias("late_days"),
+        F.coalesce("early_days", _empty_days()).alias("early_days"),
     )
 
 
-def _padded(values: Column, length: int, pad: Column) -> Column:
-    return F.concat(values, F.array_repeat(pad, F.lit(length) - F.size(values)))
+def _sees(action: Column) -> Column:
+    """The row's day D may see `action`: its day lies in [D - L, D) (bounds precomputed per row)."""
+    action_day = F.unix_date(action["action_day"])
+    return (action_day < F.col("day")) & (action_day >= F.col("oldest_day"))
+
+
+def _all_days_at_least(actions: Column, bound: Column) -> Column:
+    """Every action of the array is of day number >= `bound` (TRUE for an empty array)."""
+    return F.coalesce(F.unix_date(F.array_min(actions.getField("action_day"))) >= bound, F.lit(True))
+
+
+def _in_order() -> Column:
+    """The row's history as one slice of its candidates where their order allows it, else NULL.
+
+    The k = `too_new` newest candidates must be exactly those of days >= D, and the next `seen`
+    = min(N, what D sees) must all be of days >= D - L (see the module docstring).
+    """
+    too_new, seen = F.col("too_new"), F.col("seen")
+    first_newer = F.slice("candidates", 1, too_new)
+    in_order = F.slice("candidates", too_new + 1, seen)
+    return F.when(
+        _all_days_at_least(first_newer, F.col("day")) & _all_days_at_least(in_order, F.col("oldest_day")), in_order
+    )
 
 
 def padded_history(visible: Column | str, length: int) -> list[Column]:
     """`actions` and `action_types` of an array of `ACTION_STRUCT` (at most N, newest first), zero-padded to N."""
+    visible = F.col(visible) if isinstance(visible, str) else visible
     return [
-        _padded(F.transform(visible, lambda a: a["item_id"]), length, F.lit(PADDING)).alias("actions"),
-        _padded(F.transform(visible, lambda a: a["action_type"]), length, F.lit(PADDING).cast("tinyint")).alias(
-            "action_types"
-        ),
+        _padded(visible.getField("item_id"), length, F.lit(PADDING)).alias("actions"),
+        _padded(visible.getField("action_type"), length, F.lit(PADDING).cast("tinyint")).alias("action_types"),
     ]
 
 
-def _visible(length: int) -> Column:
-    """The first N candidates the row's `day` may see: those of days [oldest_day, day)."""
-    only_day = F.col("first_day") == F.col("last_day")
-    in_lookback = F.filter(
-        "candidates",
-        lambda action: (action["action_day"] < F.col("day")) & (action["action_day"] >= F.col("oldest_day")),
-    )
-    # A customer with one impression day has candidates of exactly that day's lookback: no filter needed.
-    return F.slice(F.when(only_day, F.col("candidates")).otherwise(in_lookback), 1, length)
+def _padded(values: Column, length: int, pad: Column) -> Column:
+    return F.concat(values, F.array_repeat(pad, F.lit(length) - F.size(values)))
 
 
 def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig()) -> DataFrame:
@@ -123,21 +178,43 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
 
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
-        days: distinct customer-days, `dt` ('yyyy-MM-dd') and `customer_id` (`customer_days`).
+        days: distinct customer-days, `dt` ('yyyy-MM-dd') and `customer_id` (`customer_days`); any
+            further columns ride along unchanged.
         config: history length N and lookback days L.
 
     Returns:
         `dt`, `customer_id`, `actions` (array<int>, N item ids, newest first, 0 after the last
-        real one) and `action_types` (array<tinyint>, N codes: 1 click, 2 add-to-cart, 3 order, 0 padding).
+        real one), `action_types` (array<tinyint>, N codes: 1 click, 2 add-to-cart, 3 order, 0
+        padding), then the further columns of `days`.
     """
     length = config.history_length
-    day = F.to_date("dt", DAY_FORMAT)
-    # The day's bounds are columns, not expressions inside the lambda: a lambda runs once per array element.
-    days_with_bounds = days.select(
-        "dt", "customer_id", day.alias("day"), F.date_sub(day, config.lookback_days).alias("oldest_day")
+    extra = [name for name in days.columns if name not in ("dt", "customer_id")]
+    day = day_number(F.to_date("dt", DAY_FORMAT))
+    # The day's bounds are columns, not expressions inside a lambda: a lambda runs once per element.
+    days_with_bounds = days.select("*", day.alias("day"), (day - config.lookback_days).alias("oldest_day"))
+    counted = days_with_bounds.join(candidate_histories(actions, days, config), "customer_id").select(
+        "dt",
+        "customer_id",
+        *extra,
+        "day",
+        "oldest_day",
+        "candidates",
+        F.size(F.filter("late_days", lambda late: late >= F.col("day"))).alias("too_new"),
+        F.size(F.filter("early_days", lambda early: early < F.col("oldest_day"))).alias("too_old"),
     )
-    return (
-        days_with_bounds.join(candidate_histories(actions, days, config), "customer_id")
-        .select("dt", "customer_id", _visible(length).alias("visible"))
-        .select("dt", "customer_id", *padded_history("visible", length))
+    bounded = counted.select(
+        "*", F.least(F.size("candidates") - F.col("too_new") - F.col("too_old"), F.lit(length)).alias("seen")
+    )
+    fast = bounded.select("*", _in_order().alias("in_order"))
+    # Where the slice's check fails, a filter over the first k + N candidates finds the first N
+    # seen ones, unless candidates too old for D sit among them; only then the whole array.
+    prefix_seen = F.filter(F.slice("candidates", 1, F.col("too_new") + length), _sees)
+    checked = fast.select("*", F.when(F.col("in_order").isNull(), prefix_seen).alias("prefix_seen"))
+    visible = (
+        F.when(F.col("in_order").isNotNull(), F.col("in_order"))
+        .when(F.size("prefix_seen") >= F.col("seen"), F.slice("prefix_seen", 1, F.col("seen")))
+        .otherwise(F.slice(F.filter("candidates", _sees), 1, length))
+    )
+    return checked.select("dt", "customer_id", *extra, visible.alias("visible")).select(
+        "dt", "customer_id", *padded_history("visible", length), *extra
     )

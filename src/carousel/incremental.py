@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from carousel.config import HistoryConfig, parse_day
-from carousel.history import ACTION_STRUCT, _collect_actions, _or_empty, padded_history
+from carousel.history import ACTION_STRUCT, collect_actions, or_empty, padded_history
 from carousel.schemas import DAY_FORMAT
 
 STATE_SCHEMA = T.StructType(
@@ -89,7 +89,7 @@ def initial_state(actions: DataFrame, as_of: str, config: HistoryConfig = Histor
     as_of_day = parse_day(as_of)
     earliest = as_of_day - dt.timedelta(days=config.lookback_days)
     scoped = actions.where((F.col("action_day") >= F.lit(earliest)) & (F.col("action_day") < F.lit(as_of_day)))
-    collected = _collect_actions(scoped, "collected")
+    collected = collect_actions(scoped, "collected")
     return _state(collected, F.sort_array("collected", asc=False), as_of_day, config)
 
 
@@ -124,7 +124,7 @@ def advance_state(state: DataFrame, actions: DataFrame, day: str, config: Histor
     current = parse_day(day)
     previous = state.select("customer_id", _checked_as_of(state, current, "advance_state").alias("previous"))
     day_actions = actions.where(F.col("action_day") == F.lit(current))
-    added = _collect_actions(day_actions, "collected").select(
+    added = collect_actions(day_actions, "collected").select(
         "customer_id", F.sort_array("collected", asc=False).alias("added")
     )
     # A left join of the state with the day's (small) arrays, plus the day's new customers, rather
@@ -170,7 +170,7 @@ def histories_from_state(state: DataFrame, days: DataFrame, config: HistoryConfi
         found,
     )
     checked = F.when(F.col("as_of").isNotNull() & ~F.col("as_of").eqNullSafe(day), F.raise_error(message)).otherwise(
-        F.slice(_or_empty("actions"), 1, length)
+        F.slice(or_empty("actions"), 1, length)
     )
     visible = (
         days.select("dt", "customer_id")

@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_knob
+from carousel.errors import CarouselError
 from carousel.storage import RAW_SOURCES
 
 PREFIX = "carousel."
@@ -22,7 +23,7 @@ LOOKBACK_DAYS_KEY = f"{PREFIX}lookback_days"
 DEFAULT_SOURCES = {source: f"data/raw/{source}" for source in RAW_SOURCES}
 
 
-class PipelineConfigError(ValueError):
+class PipelineConfigError(CarouselError, ValueError):
     """A pipeline configuration value is malformed; the message names the key."""
 
 
@@ -37,14 +38,11 @@ def _day_or_none(key: str, value: str | None) -> str | None:
         ) from None
 
 
-def _positive_int(key: str, value: str) -> int:
+def _knob(knob: str, key: str, value: str) -> int:
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise PipelineConfigError(f"pipeline setting '{key}' must be a whole number, got {value!r}") from None
-    if number < 1:
-        raise PipelineConfigError(f"pipeline setting '{key}' must be at least 1, got {number}")
-    return number
+        return parse_knob(knob, value, name=f"pipeline setting '{key}'")
+    except ValueError as error:
+        raise PipelineConfigError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,8 @@ class PipelineSettings:
         """Read the settings through `get(key, default)`, e.g. `spark.conf.get`.
 
         Raises:
-            PipelineConfigError: a value is malformed, or the window ends before it starts.
+            PipelineConfigError: a value is malformed or out of its range in `carousel.config.KNOBS`, or the
+                window ends before it starts.
         """
         sources = {
             source: get(key, DEFAULT_SOURCES[source]) or DEFAULT_SOURCES[source] for source, key in SOURCE_KEYS.items()
@@ -77,7 +76,7 @@ class PipelineSettings:
         if window_start and window_end and window_end < window_start:
             raise PipelineConfigError(f"pipeline window ends ({window_end}) before it starts ({window_start})")
         history = HistoryConfig(
-            history_length=_positive_int(HISTORY_LENGTH_KEY, get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))),
-            lookback_days=_positive_int(LOOKBACK_DAYS_KEY, get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))),
+            history_length=_knob("history_length", HISTORY_LENGTH_KEY, get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))),
+            lookback_days=_knob("lookback_days", LOOKBACK_DAYS_KEY, get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))),
         )
         return cls(sources=sources, window_start=window_start, window_end=window_end, history=history)

@@ -16,6 +16,7 @@ from carousel.schemas import DAY_FORMAT, conform, conformed_columns
 
 RAW_RECORD = "raw_record"
 RUN_ID = "run_id"
+MICROS_PER_DAY = 86_400_000_000
 
 
 def _positive(column: str) -> str:
@@ -36,9 +37,12 @@ def _by_end_of_next_day(timestamp: str, day: str) -> str:
 
     A late event may land in the next day's partition, never later. A missing or unparsable
     value is another rule's to report, so this rule names only a timestamp that is too late.
-    The bound is computed from epoch days, so it does not depend on the session time zone.
+    The bound is computed from epoch days, so it does not depend on the session time zone, and
+    in 64-bit microseconds: seconds in a 32-bit int overflow after 2038 (a crash under ANSI, a
+    wrapped bound without it), and the bound of 9999-12-31 lies past the last timestamp Spark has.
     """
-    return f"{timestamp} IS NULL OR {day} IS NULL OR {timestamp} < timestamp_seconds((unix_date({day}) + 2) * 86400)"
+    bound = f"(CAST(unix_date({day}) AS BIGINT) + 2) * {MICROS_PER_DAY}"
+    return f"{timestamp} IS NULL OR {day} IS NULL OR unix_micros({timestamp}) < {bound}"
 
 
 RULES: dict[str, dict[str, str]] = {

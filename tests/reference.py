@@ -33,7 +33,8 @@ def _in_time(at: dt.datetime | None, day: dt.date) -> bool:
         return False
     if at.tzinfo is None:  # Spark's collect() gives naive local times
         at = at.astimezone(dt.timezone.utc)
-    return at < dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), dt.timezone.utc)
+    # Ordinals, not `day + 2 days`: that date does not exist after 9999-12-29.
+    return at.astimezone(dt.timezone.utc).date().toordinal() < day.toordinal() + 2
 
 
 def reference_actions(clicks, add_to_carts, orders) -> dict[int, list[tuple]]:
@@ -55,8 +56,9 @@ def reference_actions(clicks, add_to_carts, orders) -> dict[int, list[tuple]]:
 
 def reference_history(actions: list[tuple], day: dt.date, history_length: int, lookback_days: int):
     """The N newest actions of days [day - lookback, day): (items, types), zero-padded to N."""
-    earliest = day - dt.timedelta(days=lookback_days)
-    visible = [a for a in actions if earliest <= a[3] < day]
+    # Ordinals, not `day - lookback days`: that date does not exist before 0001-01-01.
+    earliest = day.toordinal() - lookback_days
+    visible = [a for a in actions if earliest <= a[3].toordinal() < day.toordinal()]
     visible.sort(key=lambda a: (a[0], a[1], a[2]), reverse=True)
     visible = visible[:history_length]
     padding = [0] * (history_length - len(visible))

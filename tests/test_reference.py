@@ -78,3 +78,18 @@ def _examples_under(spark, raw_rows, conf: dict[str, str], shuffle_input: bool =
 def test_result_does_not_depend_on_time_zone_partitions_or_input_order(spark, raw_rows, conf, shuffle_input):
     baseline = _examples_under(spark, raw_rows, {})
     assert _examples_under(spark, raw_rows, conf, shuffle_input) == baseline
+
+
+@pytest.mark.parametrize("forced", ["prefix filter", "whole-array filter"])
+def test_every_way_of_cutting_alone_matches_the_reference(spark, raw_rows, monkeypatch, forced):
+    """The one-slice cut is checked per customer-day; its fallbacks must be exact on their own too."""
+    from pyspark.sql import functions as F
+
+    import carousel.history as history
+
+    monkeypatch.setattr(history, "_in_order", lambda: F.lit(None).cast(history.T.ArrayType(history.ACTION_STRUCT)))
+    if forced == "whole-array filter":
+        monkeypatch.setattr(history, "_SEES_ENOUGH_IN_PREFIX", False)
+    expected = reference_examples(*raw_rows, history_length=4, lookback_days=5)
+    built = build_training_examples(*raw_frames(spark, *raw_rows), history_length=4, lookback_days=5)
+    assert example_tuples(built) == sorted(expected, key=lambda r: (r[0], r[1], r[2], r[3]))

@@ -32,6 +32,9 @@ from carousel.config import HistoryConfig
 from carousel.quality import keep_valid
 from carousel.schemas import DAY_FORMAT
 
+_SEES_ENOUGH_IN_PREFIX = True
+"""Whether the filter over the first k + N candidates may serve (a test turns it off to prove the last way alone)."""
+
 ACTION_STRUCT = T.StructType(
     [
         T.StructField("occurred_at", T.TimestampType()),
@@ -210,9 +213,10 @@ def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig =
     # seen ones, unless candidates too old for D sit among them; only then the whole array.
     prefix_seen = F.filter(F.slice("candidates", 1, F.col("too_new") + length), _sees)
     checked = fast.select("*", F.when(F.col("in_order").isNull(), prefix_seen).alias("prefix_seen"))
+    enough_in_prefix = (F.size("prefix_seen") >= F.col("seen")) & F.lit(_SEES_ENOUGH_IN_PREFIX)
     visible = (
         F.when(F.col("in_order").isNotNull(), F.col("in_order"))
-        .when(F.size("prefix_seen") >= F.col("seen"), F.slice("prefix_seen", 1, F.col("seen")))
+        .when(enough_in_prefix, F.slice("prefix_seen", 1, F.col("seen")))
         .otherwise(F.slice(F.filter("candidates", _sees), 1, length))
     )
     return checked.select("dt", "customer_id", *extra, visible.alias("visible")).select(

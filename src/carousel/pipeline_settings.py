@@ -75,8 +75,10 @@ class PipelineSettings:
         window_end = _day_or_none(WINDOW_END_KEY, get(WINDOW_END_KEY, None))
         if window_start and window_end and window_end < window_start:
             raise PipelineConfigError(f"pipeline window ends ({window_end}) before it starts ({window_start})")
+        history_length = get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))
+        lookback_days = get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))
         history = HistoryConfig(
-            history_length=_knob("history_length", HISTORY_LENGTH_KEY, get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))),
-            lookback_days=_knob("lookback_days", LOOKBACK_DAYS_KEY, get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))),
+            history_length=_knob("history_length", HISTORY_LENGTH_KEY, history_length),
+            lookback_days=_knob("lookback_days", LOOKBACK_DAYS_KEY, lookback_days),
         )
         return cls(sources=sources, window_start=window_start, window_end=window_end, history=history)

@@ -13,7 +13,8 @@ from collections import defaultdict
 CLICK, ADD_TO_CART, ORDER = 1, 2, 3
 
 
-def _day(text: str | None) -> dt.date | None:
+def reference_day(text: str | None) -> dt.date | None:
+    """The day a 'yyyy-MM-dd' text names, or None when it names none."""
     # fromisoformat alone would also take ISO week dates ('2025-W10-1'); yyyy-MM-dd does not.
     if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         return None
@@ -31,21 +32,21 @@ def _in_time(at: dt.datetime | None, day: dt.date) -> bool:
     """Present, and before midnight UTC ending the day after `day` (a late event lands one day later at most)."""
     if at is None:
         return False
-    if at.tzinfo is None:  # Spark's collect() gives naive local times
-        at = at.astimezone(dt.timezone.utc)
+    # Spark's collect() gives naive times of the process's zone, UTC in the tests (tests/conftest.py).
+    at = at.replace(tzinfo=dt.timezone.utc) if at.tzinfo is None else at.astimezone(dt.timezone.utc)
     # Ordinals, not `day + 2 days`: that date does not exist after 9999-12-29.
-    return at.astimezone(dt.timezone.utc).date().toordinal() < day.toordinal() + 2
+    return at.date().toordinal() < day.toordinal() + 2
 
 
 def reference_actions(clicks, add_to_carts, orders) -> dict[int, list[tuple]]:
     """Valid actions per customer as (timestamp, type, item, day)."""
     per_customer: dict[int, list[tuple]] = defaultdict(list)
     for day_text, customer, item, at in clicks:
-        day = _day(day_text)
+        day = reference_day(day_text)
         if day and _positive(customer) and _positive(item) and _in_time(at, day):
             per_customer[customer].append((at, CLICK, item, day))
     for day_text, customer, config, _simple, at in add_to_carts:
-        day = _day(day_text)
+        day = reference_day(day_text)
         if day and _positive(customer) and _positive(config) and _in_time(at, day):
             per_customer[customer].append((at, ADD_TO_CART, config, day))
     for day, customer, config, _simple, at in orders:
@@ -80,7 +81,7 @@ def reference_examples(impressions, clicks, add_to_carts, orders, history_length
     actions = reference_actions(clicks, add_to_carts, orders)
     examples = []
     for day_text, ranking_id, customer, shown in impressions:
-        day = _day(day_text)
+        day = reference_day(day_text)
         if not _valid_impression_row(day, ranking_id, customer, shown):
             continue
         items, types = reference_history(actions.get(customer, []), day, history_length, lookback_days)

@@ -23,9 +23,10 @@ from functools import reduce
 from builders import ADD_TO_CARTS_DDL, CLICKS_DDL, IMPRESSIONS_DDL, ORDERS_DDL
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
-from reference import reference_actions, reference_examples
+from pyspark.sql import types as T
+from reference import reference_actions, reference_day, reference_examples
 
 from carousel import build_training_examples
 from carousel.quality import RULES, keep_valid, quarantine_rows
@@ -46,14 +47,25 @@ MAX_EXAMPLES = int(os.environ.get("CAROUSEL_FUZZ_EXAMPLES", "12"))
 UTC = dt.timezone.utc
 FIRST_DAY = dt.date(2025, 3, 1)
 DAYS = 6
-CLEAN_DAY_TEXTS = {(FIRST_DAY + dt.timedelta(days=i)).isoformat() for i in range(DAYS)}
+# Each input's rows lie within DAYS days of one anchor, so histories interact: FIRST_DAY, or a day
+# near the ends of Spark's date range or a placeholder day (32-bit seconds cover only 1901-12-13
+# .. 2038-01-19); one row in ten lies anywhere in the range instead.
+FAR_ANCHORS = (dt.date(1, 1, 1), dt.date(1900, 1, 1), dt.date(2052, 6, 9), dt.date(9999, 12, 26))
+FIRST_INSTANT = dt.datetime(1, 1, 1, tzinfo=UTC)
+LAST_INSTANT = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 # A few times of day, so exact timestamp ties are frequent; the last is 1 microsecond before midnight.
 TIMES = (dt.time(12), dt.time(12), dt.time(12), dt.time(0), dt.time(23, 59, 59, 999999))
 # Days from the partition's day to the timestamp's. A timestamp may lie days before its partition
 # (a late event) or in the next day; two days after is beyond the end of the next day.
 KEPT_OFFSETS = (0, 0, 0, 0, 0, -1, 1, -2)
 TOO_LATE_OFFSET = 2
-FAR_MOMENTS = (dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), dt.datetime(2100, 1, 1, tzinfo=UTC))
+FAR_MOMENTS = (
+    dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+    dt.datetime(2100, 1, 1, tzinfo=UTC),
+    FIRST_INSTANT,
+    LAST_INSTANT,
+)
 CUSTOMERS = (1, 2, 3, 4, 5, 6)  # few items and, per customer, many actions: histories interact
 ITEMS = (1, 2, 3, 4)
 ODD_IDS = (None, 0, -1, -(2**31), 2**31 - 1)  # the last one is valid
@@ -83,8 +95,23 @@ def _dirty_fields(*fields: str) -> st.SearchStrategy:
     return st.sets(st.sampled_from(fields), max_size=2)
 
 
-def _day(first: int = 0) -> st.SearchStrategy:
-    return st.integers(first, DAYS - 1).map(lambda i: FIRST_DAY + dt.timedelta(days=i))
+anchors = st.sampled_from((FIRST_DAY,) * 3 + FAR_ANCHORS)
+
+
+def _day(anchor: dt.date, first: int = 0) -> st.SearchStrategy:
+    near_anchor = st.integers(first, DAYS - 1).map(lambda i: anchor + dt.timedelta(days=i))
+    anywhere = st.dates(dt.date.min, dt.date.max)
+    return st.integers(0, 9).flatmap(lambda roll: anywhere if roll == 0 else near_anchor)
+
+
+def _instant(day: dt.date, offset: int, time: dt.time) -> dt.datetime:
+    """`time` on `day` + `offset` days, clamped to the range of instants Spark holds."""
+    ordinal = day.toordinal() + offset
+    if ordinal < 1:
+        return FIRST_INSTANT
+    if ordinal > dt.date.max.toordinal():
+        return LAST_INSTANT
+    return dt.datetime.combine(dt.date.fromordinal(ordinal), time, UTC)
 
 
 def _ids(clean: tuple[int, ...], is_dirty: bool) -> st.SearchStrategy:
@@ -98,12 +125,13 @@ def _day_text(day: dt.date, is_dirty: bool) -> st.SearchStrategy:
 def _moment(day: dt.date, is_dirty: bool) -> st.SearchStrategy:
     def near(offsets: tuple[int, ...]) -> st.SearchStrategy:
         return st.builds(
-            lambda offset, time: dt.datetime.combine(day + dt.timedelta(days=offset), time, UTC),
-            st.sampled_from(offsets),
-            st.sampled_from(TIMES),
+            lambda offset, time: _instant(day, offset, time), st.sampled_from(offsets), st.sampled_from(TIMES)
         )
 
-    odd = st.one_of(near((TOO_LATE_OFFSET,)), st.sampled_from((None, *FAR_MOMENTS)))
+    anywhere = st.datetimes(
+        FIRST_INSTANT.replace(tzinfo=None), LAST_INSTANT.replace(tzinfo=None), timezones=st.just(UTC)
+    )
+    odd = st.one_of(near((TOO_LATE_OFFSET,)), st.sampled_from((None, *FAR_MOMENTS)), anywhere)
     return _maybe(near(KEPT_OFFSETS), odd, is_dirty)
 
 
@@ -111,8 +139,8 @@ extras = st.one_of(st.none(), st.text(max_size=3))
 
 
 @st.composite
-def clicks(draw) -> tuple:
-    dirty, day = draw(_dirty_fields("dt", "customer", "item", "time")), draw(_day())
+def clicks(draw, anchor: dt.date) -> tuple:
+    dirty, day = draw(_dirty_fields("dt", "customer", "item", "time")), draw(_day(anchor))
     return (
         draw(_day_text(day, "dt" in dirty)),
         draw(_ids(CUSTOMERS, "customer" in dirty)),
@@ -123,8 +151,8 @@ def clicks(draw) -> tuple:
 
 
 @st.composite
-def add_to_carts(draw) -> tuple:
-    dirty, day = draw(_dirty_fields("dt", "customer", "config", "simple", "time")), draw(_day())
+def add_to_carts(draw, anchor: dt.date) -> tuple:
+    dirty, day = draw(_dirty_fields("dt", "customer", "config", "simple", "time")), draw(_day(anchor))
     return (
         draw(_day_text(day, "dt" in dirty)),
         draw(_ids(CUSTOMERS, "customer" in dirty)),
@@ -136,8 +164,8 @@ def add_to_carts(draw) -> tuple:
 
 
 @st.composite
-def orders(draw) -> tuple:
-    dirty, day = draw(_dirty_fields("order_date", "customer", "config", "time")), draw(_day())
+def orders(draw, anchor: dt.date) -> tuple:
+    dirty, day = draw(_dirty_fields("order_date", "customer", "config", "time")), draw(_day(anchor))
     return (
         draw(_maybe(st.just(day), st.none(), "order_date" in dirty)),
         draw(_ids(CUSTOMERS, "customer" in dirty)),
@@ -154,9 +182,9 @@ dirty_shown_items = st.one_of(
 
 
 @st.composite
-def impressions(draw) -> tuple:
+def impressions(draw, anchor: dt.date) -> tuple:
     dirty = draw(_dirty_fields("dt", "ranking_id", "customer", "list", "shown item"))
-    day = draw(_day(first=2))  # from the third day on, so most impressions have earlier actions
+    day = draw(_day(anchor, first=2))  # from the third day on, so most impressions have earlier actions
     shown = draw(st.lists(st.tuples(st.sampled_from(ITEMS), st.booleans()), min_size=1, max_size=3))
     if "shown item" in dirty:
         shown[draw(st.integers(0, len(shown) - 1))] = draw(dirty_shown_items)
@@ -199,9 +227,10 @@ class RawInputs:
 
 @st.composite
 def _raw_inputs(draw) -> RawInputs:
-    clicks_ = draw(dirty_rows(clicks(), 60))
-    add_to_carts_ = draw(dirty_rows(add_to_carts(), 36))
-    orders_ = draw(dirty_rows(orders(), 30))
+    anchor = draw(anchors)
+    clicks_ = draw(dirty_rows(clicks(anchor), 60))
+    add_to_carts_ = draw(dirty_rows(add_to_carts(anchor), 36))
+    orders_ = draw(dirty_rows(orders(anchor), 30))
     # Ties on purpose: an add-to-cart or an order of the same customer at a click's very instant.
     for day_text, customer, _item, moment, extra in (
         draw(st.lists(st.sampled_from(clicks_), max_size=12)) if clicks_ else []
@@ -210,10 +239,10 @@ def _raw_inputs(draw) -> RawInputs:
         if draw(st.booleans()):
             add_to_carts_.append((day_text, customer, item, 7, moment, extra))
         else:
-            order_date = dt.date.fromisoformat(day_text) if day_text in CLEAN_DAY_TEXTS else None
+            order_date = reference_day(day_text)
             orders_.append((order_date, customer, item, 7, moment, extra))
     return RawInputs(
-        impressions=draw(dirty_rows(impressions(), 36)),
+        impressions=draw(dirty_rows(impressions(anchor), 36)),
         clicks=clicks_,
         add_to_carts=add_to_carts_,
         orders=orders_,
@@ -247,6 +276,8 @@ def _hand_picked() -> RawInputs:
             ("2025-03-06", "r3", 3, [(0, True)], None),
             ("2025-03-06", "r3", 3, [(None, True)], None),
             ("2025-03-06", "r3", 3, [(2, None)], None),
+            ("9999-12-31", "r5", 5, [(1, True)], None),
+            ("1900-01-02", "r5", 5, [(2, False)], None),
         ],
         clicks=[
             click,
@@ -262,6 +293,8 @@ def _hand_picked() -> RawInputs:
             (None, 1, 1, _at("2025-03-05T12:00"), None),
             ("2025-13-45", 1, 1, _at("2025-03-05T12:00"), None),
             ("2025-03-05", 1, 1, None, None),
+            ("9999-12-30", 5, 2, LAST_INSTANT, None),
+            ("1900-01-01", 5, 3, _at("1900-01-01T00:00"), None),
         ],
         add_to_carts=[
             ("2025-03-05", 1, 2, 7, _at("2025-03-05T12:00"), None),
@@ -287,7 +320,10 @@ HAND_PICKED = _hand_picked()
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     """An aware UTC instant; `collect()` gives naive local times, the generated rows aware ones."""
-    return None if moment is None else moment.astimezone(UTC)
+    if moment is None:
+        return None
+    # Naive: the process's zone, UTC in the tests (tests/conftest.py); astimezone() fails on 0001-01-01.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _plain(source: str, row) -> tuple:
@@ -310,14 +346,32 @@ def _as_reference_input(source: str, row) -> tuple:
 
 
 def _collect_in_one_job(frames: dict[str, DataFrame]) -> dict[str, list]:
-    """The rows of several frames, collected by one Spark job (each frame packed in a struct column of its name)."""
+    """The rows of several frames, collected by one Spark job (each frame packed in a struct column of its name).
+
+    Timestamps travel as epoch microseconds and come back as aware UTC datetimes: PySpark's own
+    conversion goes through local time and fails on 0001-01-01.
+    """
+    instants = {
+        name: {field.name for field in frame.schema.fields if isinstance(field.dataType, T.TimestampType)}
+        for name, frame in frames.items()
+    }
+
+    def packed_column(name: str, column: str) -> Column:
+        return F.unix_micros(F.col(f"`{column}`")).alias(column) if column in instants[name] else F.col(f"`{column}`")
+
     packed = [
-        frame.select(F.lit(name).alias("frame"), F.struct(*(F.col(f"`{c}`") for c in frame.columns)).alias(name))
+        frame.select(
+            F.lit(name).alias("frame"), F.struct(*(packed_column(name, c) for c in frame.columns)).alias(name)
+        )
         for name, frame in frames.items()
     ]
     collected: dict[str, list] = {name: [] for name in frames}
     for row in reduce(lambda left, right: left.unionByName(right, allowMissingColumns=True), packed).collect():
-        collected[row.frame].append(row[row.frame])
+        values = row[row.frame].asDict()
+        for column in instants[row.frame]:
+            micros = values[column]
+            values[column] = None if micros is None else EPOCH + dt.timedelta(microseconds=micros)
+        collected[row.frame].append(Row(**values))
     return collected
 
 
@@ -412,8 +466,10 @@ def dirty_kinds(raw: RawInputs) -> set[str]:
                 kinds.add("null timestamp")
             elif day is not None and moment.date() < day:
                 kinds.add("late event")
-            elif day is not None and moment.date() > day + dt.timedelta(days=1):
+            elif day is not None and moment.date().toordinal() > day.toordinal() + 1:
                 kinds.add("beyond the next day")
+            if day is not None and not dt.date(1902, 1, 1) <= day <= dt.date(2037, 12, 31):
+                kinds.add("day outside 32-bit seconds")
     moments = [row[-1] for source in SOURCES[1:] for row in set(raw.contract_rows(source)) if row[-1] is not None]
     if len(set(moments)) < len(moments):
         kinds.add("timestamp tie")
@@ -430,9 +486,14 @@ def dirty_kinds(raw: RawInputs) -> set[str]:
     actions = reference_actions(*(raw.contract_rows(source) for source in SOURCES[1:]))
     for customer, shown_days in impression_days.items():
         action_days = {a[3] for a in actions.get(customer, [])}
+        far_shown = {day for day in shown_days if not dt.date(1902, 1, 1) <= day <= dt.date(2037, 12, 31)}
+        if far_shown and any(
+            e[2] == customer and e[0] in {d.isoformat() for d in far_shown} and e[7][0] for e in examples
+        ):
+            kinds.add("far day in a history")
         if action_days & (shown_days - {max(shown_days)}):
             kinds.add("action on an earlier impression day")  # must not leak into that day's history
-        if action_days & {day - dt.timedelta(days=raw.lookback_days) for day in shown_days}:
+        if {day.toordinal() for day in action_days} & {day.toordinal() - raw.lookback_days for day in shown_days}:
             kinds.add("action on the first lookback day")
     return kinds
 
@@ -458,6 +519,8 @@ ALL_KINDS = {
     "padded history",
     "action on an earlier impression day",
     "action on the first lookback day",
+    "day outside 32-bit seconds",
+    "far day in a history",
 }
 
 

@@ -7,11 +7,11 @@ from dataclasses import replace
 from functools import reduce
 
 import pytest
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from carousel.schemas import RAW_SCHEMAS
-from carousel.synthetic import BAD_DAY_STRINGS, DIRTY_KINDS, EXTRA_COLUMN, SyntheticConfig, generate_raw
+from carousel.synthetic import ACTION_MIX, BAD_DAY_STRINGS, DIRTY_KINDS, EXTRA_COLUMN, SyntheticConfig, generate_raw
 
 SMALL = SyntheticConfig(
     customers=200, history_days=30, window_days=3, items=2_000, late_event_rate=0.05, dirty_rate=0.0
@@ -268,3 +268,91 @@ def test_no_dirty_rate_means_only_valid_rows(small_raw) -> None:
         found = df.agg(*[check.alias(name) for name, check in checks.items()]).first().asDict()
         assert not any(found.values()), (source, found)
         assert _multiset_compare(df, df)["repeated"] == 0, source
+
+
+# ---------------------------------------------------------------------------------------------
+# The shape knobs the race benchmark needs (benchmarks/race.py): defaults leave the rows as they were.
+
+
+def test_new_shape_knobs_reject_impossible_values() -> None:
+    for bad in (
+        {"mix_add_to_carts": -1.0},
+        {"mix_clicks": 0.0, "mix_add_to_carts": 0.0, "mix_orders": 0.0},
+        {"zipf_exponent": 0.0},
+        {"login_activity_exponent": -0.5},
+        {"login_probability_cap": 1.5},
+        {"heavy_customer_share": -0.1},
+        {"heavy_customer_share": 0.1, "actions_per_customer_year": 0.0},
+        {"heavy_actions_per_year": -1.0},
+    ):
+        with pytest.raises(ValueError):
+            SyntheticConfig(**bad)
+
+
+def test_action_mix_sets_the_volumes_of_the_sources() -> None:
+    assert SyntheticConfig().action_mix == ACTION_MIX
+    config = SyntheticConfig(mix_clicks=88.0, mix_add_to_carts=10.8, mix_orders=1.2)
+    assert config.expected_actions("clicks") / config.expected_actions("orders") == pytest.approx(88.0 / 1.2)
+    total = sum(config.expected_actions(source) for source in ("clicks", "add_to_carts", "orders"))
+    assert total == pytest.approx(config.customers * config.actions_per_customer_year * config.action_days / 365)
+    heavy = replace(config, heavy_customer_share=0.01, heavy_actions_per_year=config.actions_per_customer_year * 11)
+    assert heavy.expected_actions("clicks") == pytest.approx(1.1 * config.expected_actions("clicks"))
+
+
+def test_a_larger_zipf_exponent_concentrates_the_actions_on_the_top_items(spark) -> None:
+    config = replace(SMALL, favorite_action_rate=0.0)
+    shares = {}
+    for exponent in (1.0, 1.3):
+        clicks = generate_raw(spark, replace(config, zipf_exponent=exponent))["clicks"]
+        row = clicks.agg(F.count_if(F.col("item_id") == 1), F.count("*"), F.max("item_id")).first()
+        assert row[2] <= config.items
+        shares[exponent] = row[0] / row[1]
+    # P(1) = 1 - 2^(1-s) / normaliser: about 0.09 for s = 1 over 2,000 items, about 0.19 for s = 1.3.
+    assert 0.06 <= shares[1.0] <= 0.12
+    assert 0.15 <= shares[1.3] <= 0.24
+
+
+def test_heavy_customers_act_tens_of_times_more_and_log_in_almost_daily(spark) -> None:
+    config = replace(
+        SMALL,
+        customers=400,
+        window_days=10,
+        heavy_customer_share=0.05,
+        heavy_actions_per_year=36_500.0,
+        login_activity_exponent=1.0,
+        login_probability_cap=0.9,
+    )
+    raw = generate_raw(spark, config)
+    actions = raw["clicks"].groupBy("customer_id").agg(F.count("*").alias("actions"))
+    logins = raw["impressions"].groupBy("customer_id").agg(F.count("*").alias("logins"))
+    heavy_clicks = 100 * config.action_days * config.source_share("clicks")  # 100 actions a day
+    rows = actions.join(logins, "customer_id", "left").fillna(0, ["logins"]).collect()
+    heavy = [row for row in rows if row["actions"] > heavy_clicks / 2]
+    assert 0.02 * config.customers <= len(heavy) <= 0.09 * config.customers
+    assert all(abs(row["actions"] - heavy_clicks) < 0.1 * heavy_clicks for row in heavy)
+    heavy_login_rate = sum(row["logins"] for row in heavy) / (len(heavy) * config.window_days)
+    assert 0.8 <= heavy_login_rate <= 0.97  # capped at 0.9
+    others = config.customers - len(heavy)
+    other_logins = sum(row["logins"] for row in rows if row["actions"] <= heavy_clicks / 2)
+    assert other_logins / (others * config.window_days) < 0.2
+
+
+def test_login_activity_exponent_one_makes_logins_proportional_to_activity(spark) -> None:
+    config = replace(SMALL, customers=3_000, window_days=10, login_activity_exponent=1.0)
+    raw = generate_raw(spark, config)
+    actions = raw["clicks"].groupBy("customer_id").agg(F.count("*").alias("actions"))
+    logins = raw["impressions"].groupBy("customer_id").agg(F.count("*").alias("logins"))
+    joined = actions.join(logins, "customer_id", "left").fillna(0, ["logins"])
+    # Customers by activity quartile: the top quartile's logins per action stay about those of the
+    # middle ones when logins are proportional to activity (with exponent 0.5 they would halve).
+    quartile = F.ntile(4).over(Window.orderBy("actions"))
+    per = {
+        row["q"]: row["logins"] / row["actions"]
+        for row in joined.select(quartile.alias("q"), "actions", "logins")
+        .groupBy("q")
+        .agg(F.sum("actions").alias("actions"), F.sum("logins").alias("logins"))
+        .collect()
+    }
+    assert 0.6 <= per[4] / per[3] <= 1.4
+    mean_rate = joined.agg(F.sum("logins")).first()[0] / (config.customers * config.window_days)
+    assert 0.07 <= mean_rate <= 0.13

@@ -266,4 +266,4 @@ def test_main_passes_on_sound_tables_and_exits_non_zero_on_broken_ones(spark, go
 def test_the_cli_rejects_a_non_positive_history_length(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--history-length", "0"])
-    assert "must be at least 1" in capsys.readouterr().err
+    assert "history_length must be a whole number from 1 to 1,000,000, got 0" in capsys.readouterr().err

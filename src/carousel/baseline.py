@@ -32,6 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from carousel.actions import ADD_TO_CART, CLICK, ORDER
+from carousel.errors import CarouselError
 from carousel.evaluation_report import CalibrationBin, Curve, DataProfile, EvaluationSummary
 from carousel.gold import unpack_training_examples
 
@@ -84,7 +85,7 @@ FROM (
 """
 
 
-class BaselineInputError(ValueError):
+class BaselineInputError(CarouselError, ValueError):
     """The gold data cannot be split or trained on as asked (too few days, no orders, ...)."""
 
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from carousel.baseline import CLASSIFIERS, BaselineConfig, BaselineInputError, TrainedBaseline, train_baseline
+from carousel.baseline import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
+from carousel.console import add_verbose_option, configure_logging, number, run_command, whole_number
 from carousel.evaluation_report import write_report
 from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
+from carousel.storage import read_source
 from carousel.validation import qualified_name
 
 log = logging.getLogger("carousel")
@@ -126,15 +127,34 @@ def log_and_register(
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     """The options `carousel train` and `carousel-train` share."""
-    parser.add_argument("--eval-days", type=int, default=1, help="last days evaluated on, never trained on (default 1)")
+    parser.add_argument(
+        "--eval-days",
+        type=whole_number("eval_days"),
+        default=1,
+        help="last days evaluated on, never trained on (default 1)",
+    )
     parser.add_argument("--classifier", choices=CLASSIFIERS, default="logistic", help="logistic (default) or gbt")
     parser.add_argument(
-        "--max-iter", type=int, default=None, help="logistic: solver iterations (100); gbt: boosting rounds (30)"
+        "--max-iter",
+        type=whole_number("max_iter"),
+        default=None,
+        help="logistic: solver iterations (100); gbt: boosting rounds (30)",
     )
-    parser.add_argument("--max-depth", type=int, default=5, help="GBT tree depth (default 5)")
-    parser.add_argument("--popularity-days", type=int, default=28, help="days before D in item popularity (default 28)")
+    # Spark ML's trees stop at depth 30.
     parser.add_argument(
-        "--sample-fraction", type=float, default=1.0, help="share of customer-days used, by hash (default 1: all)"
+        "--max-depth", type=whole_number("max_depth", 1, 30), default=5, help="GBT tree depth (default 5)"
+    )
+    parser.add_argument(
+        "--popularity-days",
+        type=whole_number("popularity_days"),
+        default=28,
+        help="days before D in item popularity (default 28)",
+    )
+    parser.add_argument(
+        "--sample-fraction",
+        type=number("sample_fraction", 0, 1, low_open=True),
+        default=1.0,
+        help="share of customer-days used, by hash (default 1: all)",
     )
     parser.add_argument("--seed", type=int, default=7, help="sampling and GBT seed (default 7)")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="MLflow experiment name or workspace path")
@@ -174,23 +194,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--registry-uri", default="databricks-uc", help="MLflow registry URI (default databricks-uc)")
     parser.add_argument("--dfs-tmpdir", default=None, help="where Spark writes the model before upload (a UC volume)")
     add_train_options(parser)
+    add_verbose_option(parser)
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`carousel-train`'s arguments, checked: a bad one is a usage error (exit 2) before Spark starts."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.catalog and not args.schema:
+        parser.error(f"--catalog {args.catalog} needs --schema: the tables are named catalog.schema.table")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of `carousel-train`: the job task after the pipeline and its validation."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    """Entry point of `carousel-train`: the job task after the pipeline and its validation.
+
+    An error of the project (a missing gold table, gold data that cannot be trained on) prints one
+    line, `carousel-train: error: <message>`, and exits 1; the traceback comes first under `--verbose`.
+    """
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    registered = run_command("carousel-train", lambda: _train(args), args.verbose)
+    print(f"registered {registered.model_name} version {registered.model_version}; report in run {registered.run_id}")
+
+
+def _train(args: argparse.Namespace) -> RegisteredBaseline:
     spark = SparkSession.builder.getOrCreate()
-    packed = spark.read.table(qualified_name(args.catalog, args.schema, TRAINING_EXAMPLES_GOLD))
-    actions = spark.read.table(qualified_name(args.catalog, args.schema, ACTIONS_SILVER))
+    packed = read_source(
+        spark, qualified_name(args.catalog, args.schema, TRAINING_EXAMPLES_GOLD), TRAINING_EXAMPLES_GOLD
+    )
+    actions = read_source(spark, qualified_name(args.catalog, args.schema, ACTIONS_SILVER), ACTIONS_SILVER)
     model_name = args.model_name
     if model_name.count(".") == 0 and args.registry_uri == "databricks-uc":
         # UC model names are three-level and, unlike table names in SQL, never backquoted.
         model_name = ".".join(part for part in (args.catalog, args.schema, model_name) if part)
     target = MlflowTarget(args.tracking_uri, args.registry_uri, args.experiment, model_name, dfs_tmpdir=args.dfs_tmpdir)
-    try:
-        registered = train_and_register(packed, actions, baseline_config(args), target, args.report_dir)
-    except BaselineInputError as error:
-        raise SystemExit(str(error)) from error
-    print(f"registered {registered.model_name} version {registered.model_version}; report in run {registered.run_id}")
+    return train_and_register(packed, actions, baseline_config(args), target, args.report_dir)

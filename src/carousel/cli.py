@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
 from carousel.baseline_run import RegisteredBaseline, add_train_options
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_day
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_window, parse_day
+from carousel.console import add_verbose_option, configure_logging, day, knob, number, run_command, whole_number
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import build_histories, customer_days
 from carousel.quality import keep_valid, quarantine_rows
@@ -26,6 +27,7 @@ from carousel.run_metrics import SourceCounts, check_reconciled, recorded_run
 from carousel.schemas import conformed_columns
 from carousel.storage import (
     RAW_SOURCES,
+    check_source_exists,
     delta_row_count,
     read_partition,
     read_source,
@@ -110,12 +112,14 @@ def build(
         Rows written per output table.
 
     Raises:
+        carousel.storage.SourceNotFoundError: a source does not exist.
+        carousel.schemas.SchemaContractError: a source lacks a required column or has one of another type.
         carousel.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
     """
     from_dt = parse_day(from_dt).isoformat() if from_dt else None
     to_dt = parse_day(to_dt).isoformat() if to_dt else None
     with recorded_run(spark, os.path.join(out, RUN_METRICS_TABLE), "build", run_id) as record:
-        raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
+        raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
         for name in RAW_SOURCES:
             conformed_columns(raw[name], name)  # a broken contract fails here, before anything is written
         for name in RAW_SOURCES:
@@ -169,7 +173,7 @@ def advance(
     from carousel.incremental import advance_state, histories_from_state, initial_state
 
     next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
-    raw = {name: read_source(spark, sources[name]) for name in RAW_SOURCES}
+    raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
     has_state = os.path.isdir(os.path.join(state_path, "_delta_log"))
     state = read_partition(spark, state_path, "as_of", day) if has_state else None
     if state is None or state.isEmpty():
@@ -232,10 +236,8 @@ def train_locally(spark: SparkSession, args: argparse.Namespace) -> RegisteredBa
     from carousel.local_pipeline import LocalPipeline, read_published
     from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
 
-    if bool(args.examples) != bool(args.actions):
-        raise SystemExit("carousel train: give both --examples and --actions, or neither (to read --pipeline-dir)")
     if args.examples:
-        packed, actions = read_source(spark, args.examples), read_source(spark, args.actions)
+        packed, actions = read_source(spark, args.examples, "examples"), read_source(spark, args.actions, "actions")
     else:
         pipeline = LocalPipeline(Path(args.pipeline_dir))
         packed = read_published(spark, pipeline, TRAINING_EXAMPLES_GOLD)
@@ -256,35 +258,58 @@ def _synthetic_config(args: argparse.Namespace):
 
 
 def _add_spark_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shuffle-partitions", type=int, default=8, help="spark.sql.shuffle.partitions (default 8)")
+    parser.add_argument(
+        "--shuffle-partitions",
+        type=knob("shuffle_partitions"),
+        default=8,
+        help="spark.sql.shuffle.partitions (default 8)",
+    )
     parser.add_argument("--driver-memory", default="6g", help="local Spark driver memory (default 6g)")
+    # Also accepted before the command; given here, it must not reset what was given there.
+    add_verbose_option(parser, default=argparse.SUPPRESS)
 
 
 def _add_generate_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--customers", type=int, help="number of customers (default 20000)")
-    parser.add_argument("--window-days", type=int, help="impression days (default 14)")
-    parser.add_argument("--history-days", type=int, help="days of actions before the window (default 365)")
-    parser.add_argument("--window-end", help="last impression day, yyyy-MM-dd (default 2025-06-30)")
+    parser.add_argument("--customers", type=whole_number("customers"), help="number of customers (default 20000)")
+    parser.add_argument("--window-days", type=knob("window_days"), help="impression days (default 14)")
     parser.add_argument(
-        "--actions-per-customer-year", type=float, help="mean actions per customer per year (default 900)"
+        "--history-days", type=whole_number("history_days", 0), help="days of actions before the window (default 365)"
     )
-    parser.add_argument("--dirty-rate", type=float, help="share of extra dirty rows per source (default 0.001)")
+    parser.add_argument(
+        "--window-end", type=day("window_end"), help="last impression day, yyyy-MM-dd (default 2025-06-30)"
+    )
+    parser.add_argument(
+        "--actions-per-customer-year",
+        type=number("actions_per_customer_year", 0, math.inf),
+        help="mean actions per customer per year (default 900)",
+    )
+    parser.add_argument(
+        "--dirty-rate", type=number("dirty_rate", 0, 1), help="share of extra dirty rows per source (default 0.001)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 7)")
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--history-length", type=int, default=DEFAULT_HISTORY_LENGTH, help="N (default 1000)")
-    parser.add_argument("--lookback-days", type=int, default=DEFAULT_LOOKBACK_DAYS, help="(default 365)")
-    parser.add_argument("--from-dt", help="first impression dt to build, yyyy-MM-dd (default: all)")
-    parser.add_argument("--to-dt", help="last impression dt to build, yyyy-MM-dd (default: all)")
+    parser.add_argument(
+        "--history-length", type=knob("history_length"), default=DEFAULT_HISTORY_LENGTH, help="N (default 1000)"
+    )
+    parser.add_argument(
+        "--lookback-days", type=knob("lookback_days"), default=DEFAULT_LOOKBACK_DAYS, help="(default 365)"
+    )
+    parser.add_argument(
+        "--from-dt", type=day("from_dt"), help="first impression dt to build, yyyy-MM-dd (default: all)"
+    )
+    parser.add_argument("--to-dt", type=day("to_dt"), help="last impression dt to build, yyyy-MM-dd (default: all)")
     for name in RAW_SOURCES:
         parser.add_argument(
             f"--{name.replace('_', '-')}", dest=name, help=f"{name}: table name or path (default INPUT/{name})"
         )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The `carousel` parser, and the parser of each command by name."""
     parser = argparse.ArgumentParser(prog="carousel", description=__doc__)
+    add_verbose_option(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate_cmd = commands.add_parser("generate", help="write synthetic raw data (Delta tables) to --out")
@@ -304,7 +329,9 @@ def _parser() -> argparse.ArgumentParser:
         "advance",
         help="incremental daily mode: add --day's actions to the stored state, write the histories of the day after",
     )
-    advance_cmd.add_argument("--day", required=True, help="the day whose actions are added, yyyy-MM-dd")
+    advance_cmd.add_argument(
+        "--day", required=True, type=day("day"), help="the day whose actions are added, yyyy-MM-dd"
+    )
     advance_cmd.add_argument(
         "--input", default="data/raw", help="directory holding the four raw sources (default data/raw)"
     )
@@ -348,7 +375,27 @@ def _parser() -> argparse.ArgumentParser:
     _add_generate_options(run_cmd)
     _add_build_options(run_cmd)
     _add_spark_options(run_cmd)
-    return parser
+    return parser, dict(commands.choices)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The `carousel` command's arguments, every one checked: a bad one is a usage error (exit 2), no Spark started."""
+    parser, commands = _parsers()
+    args = parser.parse_args(argv)
+    command = commands[args.command]
+    try:
+        if args.command == "train" and bool(args.examples) != bool(args.actions):
+            command.error("give both --examples and --actions, or neither (to read --pipeline-dir)")
+        if hasattr(args, "from_dt"):
+            check_window(args.from_dt, args.to_dt, "--from-dt", "--to-dt")
+        if hasattr(args, "customers"):
+            # The generator's own checks, and a window or history reaching before year 1.
+            _synthetic_config(args).history_start  # noqa: B018
+    except OverflowError:
+        command.error("--window-days and --history-days reach back before 0001-01-01 from --window-end")
+    except ValueError as error:  # KnobRangeError, DayFormatError, the generator's checks
+        command.error(str(error))
+    return args
 
 
 def _sources(args: argparse.Namespace) -> dict[str, str]:
@@ -356,10 +403,25 @@ def _sources(args: argparse.Namespace) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `carousel` command."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    """Entry point of the `carousel` command.
+
+    An error of the project prints one line, `carousel: error: <message>`, and exits 1 (with the
+    traceback first under `--verbose`); a bad option exits 2 before any Spark starts.
+    """
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+    return run_command("carousel", lambda: _run(args), args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
+    if args.command in ("build", "advance"):
+        # A wrong --input or source path fails now, not after Spark has started.
+        for name, source in _sources(args).items():
+            check_source_exists(source, name)
+    if args.command == "train" and args.examples:
+        check_source_exists(args.examples, "examples")
+        check_source_exists(args.actions, "actions")
     spark = _spark(args)
     if args.command in ("generate", "run", "pipeline") and (
         args.command == "generate" or not os.path.isdir(args.input)

@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
-from carousel.history import build_histories, customer_days
+from carousel.history import build_histories
 from carousel.quality import keep_valid
 from carousel.schemas import DAY_FORMAT
 
@@ -65,6 +65,38 @@ def join_histories(shown_items: DataFrame, histories: DataFrame) -> DataFrame:
     return shown_items.join(histories, ["dt", "customer_id"], "inner").select(*EXAMPLE_COLUMNS)
 
 
+def impression_rows_per_customer_day(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
+    """Return one row per (dt, customer_id) with valid impression rows, those rows' ranking ids and lists beside it.
+
+    Returns:
+        `dt` ('yyyy-MM-dd'), `customer_id`, `impression_rows` (array of struct `ranking_id`,
+        `impressions`: the valid raw rows of that customer-day, usually one).
+    """
+    return (
+        keep_valid(impressions, "impressions", schema)
+        .groupBy(F.date_format(F.try_to_date("dt", DAY_FORMAT), DAY_FORMAT).alias("dt"), "customer_id")
+        .agg(F.collect_list(F.struct("ranking_id", "impressions")).alias("impression_rows"))
+    )
+
+
+def _shown_items_of_histories(histories: DataFrame) -> DataFrame:
+    """One row per shown item of histories built over `impression_rows_per_customer_day`."""
+    return (
+        histories.select("*", F.explode("impression_rows").alias("impression_row"))
+        .select("*", F.posexplode("impression_row.impressions").alias("position", "shown"))
+        .select(
+            "dt",
+            F.col("impression_row.ranking_id").alias("ranking_id"),
+            "customer_id",
+            "position",
+            F.col("shown.item_id").alias("item_id"),
+            F.col("shown.is_order").alias("is_order"),
+            "actions",
+            "action_types",
+        )
+    )
+
+
 def build_training_examples(
     impressions: DataFrame,
     clicks: DataFrame,
@@ -88,10 +120,13 @@ def build_training_examples(
         are left out: such an action is in no history, such an impression row yields no examples.
 
     Raises:
+        carousel.errors.KnobRangeError: a knob lies outside its range in `carousel.config.KNOBS`.
         carousel.schemas.SchemaContractError: an input lacks a required column or has one of
             an incompatible type.
     """
     config = HistoryConfig(history_length=history_length, lookback_days=lookback_days)
     actions = unify_actions(clicks, add_to_carts, orders)
-    histories = build_histories(actions, customer_days(impressions), config)
-    return join_histories(explode_impressions(impressions), histories)
+    # The impression rows ride along with their customer-day through the history build, so the
+    # N-action arrays are never shuffled to meet the shown items: they are built where they are used.
+    histories = build_histories(actions, impression_rows_per_customer_day(impressions), config)
+    return _shown_items_of_histories(histories)

@@ -32,6 +32,7 @@ from pyspark.pipelines.output import MaterializedView, Output, Sink, StreamingTa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from carousel.errors import CarouselError
 from carousel.local_pipeline import TRANSFORMATIONS
 from carousel.pipeline_settings import PREFIX, SOURCE_KEYS
 from carousel.schemas import RAW_SCHEMAS
@@ -104,11 +105,11 @@ GOLD_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
 """Table -> column -> one sentence, for every gold table and the per-impression view."""
 
 
-class LineageError(RuntimeError):
+class LineageError(CarouselError, RuntimeError):
     """The pipeline definition cannot be turned into a graph; the message names the file or dataset."""
 
 
-class ColumnDescriptionError(ValueError):
+class ColumnDescriptionError(CarouselError, ValueError):
     """`GOLD_COLUMN_DESCRIPTIONS` does not match the columns the pipeline produces."""
 
     def __init__(self, table: str, column: str | None, message: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel.errors import CarouselError
 from carousel.pipeline_datasets import (
     ACTIONS_SILVER,
     BRONZE,
@@ -65,8 +66,18 @@ STORED_TABLES = (
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
 
 
-class PipelineRunError(RuntimeError):
-    """`spark-pipelines run` exited with an error; the message holds the tail of its output."""
+class PipelineRunError(CarouselError, RuntimeError):
+    """`spark-pipelines run` exited with an error; the message holds the tail of its output.
+
+    Attributes:
+        headline: one line: the exit code, and the pipeline's own reason when it gave one.
+        output_tail: the last lines of the run's output.
+    """
+
+    def __init__(self, headline: str, output_tail: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__("\n".join([headline, *output_tail]))
+        self.headline = headline
+        self.output_tail = tuple(output_tail)
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,7 @@ class LocalPipeline:
             headline = f"spark-pipelines run failed (exit {process.returncode})"
             if reason:
                 headline += ": " + reason
-            raise PipelineRunError(headline + "\n" + "\n".join(tail))
+            raise PipelineRunError(headline, tail)
         return seconds
 
 
@@ -272,7 +283,7 @@ def latest_version(spark: SparkSession, path: Path) -> int:
     return spark.sql(f"DESCRIBE HISTORY delta.`{path.resolve()}` LIMIT 1").first()["version"]
 
 
-class NothingPublishedError(LookupError):
+class NothingPublishedError(CarouselError, LookupError):
     """No run of the local pipeline has succeeded yet, so there is no published version to read."""
 
 

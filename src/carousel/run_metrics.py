@@ -29,6 +29,8 @@ from functools import reduce
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel.errors import CarouselError
+
 log = logging.getLogger("carousel")
 
 RUN_ID_KEY = "carousel.run_id"
@@ -76,7 +78,7 @@ class SourceCounts:
         )
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(CarouselError, RuntimeError):
     """Rows of a raw source were lost or counted twice: read != kept + quarantined."""
 
     def __init__(self, unbalanced: list[SourceCounts]) -> None:

@@ -11,6 +11,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from carousel.errors import CarouselError
+
 IMPRESSION_STRUCT = T.StructType(
     [T.StructField("item_id", T.IntegerType()), T.StructField("is_order", T.BooleanType())]
 )
@@ -57,7 +59,7 @@ DAY_FORMAT = "yyyy-MM-dd"
 _INTEGRAL_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
 
 
-class SchemaContractError(ValueError):
+class SchemaContractError(CarouselError, ValueError):
     """A raw input DataFrame does not meet its contract in `RAW_SCHEMAS`."""
 
     def __init__(self, table: str, column: str, message: str) -> None:

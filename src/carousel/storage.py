@@ -7,9 +7,24 @@ import os
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel.errors import CarouselError
 from carousel.schemas import RAW_SCHEMAS
 
 RAW_SOURCES = tuple(RAW_SCHEMAS)
+
+_NOT_FOUND_CONDITIONS = frozenset({"PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND"})
+"""Spark's error conditions for a path, a table or its schema that does not exist."""
+
+
+class SourceNotFoundError(CarouselError, FileNotFoundError):
+    """A source (a path or a catalog table) does not exist; the message names the source and where it was looked for."""
+
+    def __init__(self, source: str, name: str | None = None) -> None:
+        kind = "path" if is_path(source) else "table or view"
+        label = f"source '{name}'" if name else "source"
+        super().__init__(f"{label} not found: no {kind} '{source}'")
+        self.source = source
+        self.name = name
 
 
 def is_path(source: str) -> bool:
@@ -22,20 +37,47 @@ def absolute_if_local(source: str) -> str:
     return os.path.abspath(source) if is_path(source) and "://" not in source else source
 
 
-def read_source(spark: SparkSession, source: str) -> DataFrame:
+def check_source_exists(source: str, name: str | None = None) -> None:
+    """Raise `SourceNotFoundError` when `source` is a local path with nothing there; needs no Spark.
+
+    A table, or a path with a URI scheme, is left to Spark (see `read_source`).
+    """
+    if is_path(source) and "://" not in source and not os.path.exists(source):
+        raise SourceNotFoundError(absolute_if_local(source), name)
+
+
+def _error_condition(error: Exception) -> str | None:
+    # getCondition() since PySpark 4.0; getErrorClass() before (a Databricks runtime may be older).
+    getter = getattr(error, "getCondition", None) or getattr(error, "getErrorClass", None)
+    return getter() if getter else None
+
+
+def read_source(spark: SparkSession, source: str, name: str | None = None) -> DataFrame:
     """Return a raw source: a catalog table, a Delta directory, or a Parquet directory or file.
 
+    Args:
+        spark: the session.
+        source: a table name or a path.
+        name: what the source is (e.g. 'clicks'), for the error message.
+
     Raises:
-        FileNotFoundError: `source` looks like a path but nothing is there.
+        SourceNotFoundError: nothing is at the path, or no such table (as far as Spark says so when
+            asked: Spark Connect resolves a table only when the DataFrame is analyzed).
     """
-    if not is_path(source):
-        return spark.table(source)
-    if "://" not in source and not os.path.exists(source):
-        raise FileNotFoundError(f"raw source '{source}' does not exist")
-    if os.path.isdir(os.path.join(source, "_delta_log")):
-        return spark.read.format("delta").load(source)
-    # A Parquet `dt=` partition may come back as a date: `carousel.schemas.conform` accepts both.
-    return spark.read.parquet(source)
+    from pyspark.errors import AnalysisException
+
+    check_source_exists(source, name)
+    try:
+        if not is_path(source):
+            return spark.table(source)
+        if os.path.isdir(os.path.join(source, "_delta_log")):
+            return spark.read.format("delta").load(source)
+        # A Parquet `dt=` partition may come back as a date: `carousel.schemas.conform` accepts both.
+        return spark.read.parquet(source)
+    except AnalysisException as error:
+        if _error_condition(error) in _NOT_FOUND_CONDITIONS:
+            raise SourceNotFoundError(source, name) from error
+        raise
 
 
 def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> None:

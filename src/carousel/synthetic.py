@@ -29,7 +29,7 @@ LOGIN_ACTIVITY_EXPONENT = 0.5
 """Login odds grow with activity weight ** this; 0 would make logins independent of activity."""
 
 ACTION_MIX: dict[str, float] = {"clicks": 75.0, "add_to_carts": 7.5, "orders": 1.0}
-"""Relative volumes of the action sources (the production ratio of the spec)."""
+"""Relative volumes of the action sources (the production ratio of the spec); `SyntheticConfig`'s `mix_*` defaults."""
 
 SIZES_PER_ITEM = 6
 """simple_id = config_id * 100 + size, size in 1..SIZES_PER_ITEM."""
@@ -108,6 +108,7 @@ _CLEAN = -1
 # Streams keep the draws of different purposes independent although they share row keys.
 _S_ACTIVITY_1, _S_ACTIVITY_2 = 1, 2
 _S_COUNT = 3
+_S_HEAVY = 4
 _S_DAY, _S_TIME, _S_LATE, _S_ITEM, _S_SIZE, _S_LAG = 10, 11, 12, 13, 14, 15
 _S_DIRTY_COUNT, _S_DIRTY_PICK, _S_DIRTY_KIND = 20, 21, 22
 _S_LOGIN, _S_SHOWN, _S_FALLBACK, _S_IS_ORDER = 30, 31, 32, 33
@@ -138,6 +139,17 @@ class SyntheticConfig:
         late_event_rate: fraction of actions whose day partition is the day after their timestamp's.
         dirty_rate: extra dirty rows per source, as a fraction of its clean rows (0 = clean).
         seed: same seed and config, same rows.
+        mix_clicks, mix_add_to_carts, mix_orders: relative volumes of the three action sources
+            (three numbers rather than one tuple, so the config survives a JSON round trip).
+        zipf_exponent: s of the item popularity law, P(item k) roughly proportional to k ** -s
+            (1 = the classic 1/k; larger s concentrates the actions on fewer items).
+        login_activity_exponent: a customer's login odds grow with its activity weight ** this:
+            0 = logins independent of activity, 1 = login probability proportional to activity.
+        login_probability_cap: the most P(login on a day) can be, however active the customer.
+        heavy_customer_share: share of customers (picked at random) who are heavy: they act
+            `heavy_actions_per_year` times a year instead of their lognormal share (0 = none).
+        heavy_actions_per_year: mean actions a year of a heavy customer, all sources together;
+            their logins follow it like anyone's (weight = heavy / mean actions a year).
     """
 
     customers: int = 20_000
@@ -156,6 +168,14 @@ class SyntheticConfig:
     late_event_rate: float = 0.01
     dirty_rate: float = 0.001
     seed: int = 7
+    mix_clicks: float = ACTION_MIX["clicks"]
+    mix_add_to_carts: float = ACTION_MIX["add_to_carts"]
+    mix_orders: float = ACTION_MIX["orders"]
+    zipf_exponent: float = 1.0
+    login_activity_exponent: float = LOGIN_ACTIVITY_EXPONENT
+    login_probability_cap: float = 1.0
+    heavy_customer_share: float = 0.0
+    heavy_actions_per_year: float = 30_000.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.customers <= 2**31 - 1:
@@ -182,9 +202,21 @@ class SyntheticConfig:
             "dirty_rate",
             "favorite_action_rate",
             "favorite_shown_rate",
+            "login_probability_cap",
+            "heavy_customer_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if min(self.action_mix.values()) < 0 or sum(self.action_mix.values()) <= 0:
+            raise ValueError(f"the mix_* volumes must be >= 0 with a positive sum, got {self.action_mix}")
+        if self.zipf_exponent <= 0:
+            raise ValueError(f"zipf_exponent must be > 0, got {self.zipf_exponent}")
+        if self.login_activity_exponent < 0:
+            raise ValueError(f"login_activity_exponent must be >= 0, got {self.login_activity_exponent}")
+        if self.heavy_actions_per_year < 0:
+            raise ValueError(f"heavy_actions_per_year must be >= 0, got {self.heavy_actions_per_year}")
+        if self.heavy_customer_share > 0 and self.actions_per_customer_year <= 0:
+            raise ValueError("heavy customers need actions_per_customer_year > 0 (their weight is relative to it)")
 
     @property
     def window_start(self) -> dt.date:
@@ -201,10 +233,37 @@ class SyntheticConfig:
         """Number of days actions are spread over: history plus window."""
         return self.history_days + self.window_days
 
+    @property
+    def action_mix(self) -> dict[str, float]:
+        """Relative volume per action source, in the order of `ACTION_MIX`."""
+        return {"clicks": self.mix_clicks, "add_to_carts": self.mix_add_to_carts, "orders": self.mix_orders}
+
+    def source_share(self, source: str) -> float:
+        """The share of all actions that `source` holds, from the `mix_*` volumes."""
+        mix = self.action_mix
+        return mix[source] / sum(mix.values())
+
+    @property
+    def heavy_weight(self) -> float:
+        """A heavy customer's activity weight: its actions a year over the mean of the others."""
+        if self.actions_per_customer_year <= 0:
+            return 0.0
+        return self.heavy_actions_per_year / self.actions_per_customer_year
+
+    def _unit_weight_actions(self, source: str) -> float:
+        """Clean rows of an action source over the whole period if every customer had activity weight 1."""
+        return self.customers * self.actions_per_customer_year * self.action_days / 365.0 * self.source_share(source)
+
     def expected_actions(self, source: str) -> float:
-        """Mean number of clean rows of an action source over the whole period."""
-        share = ACTION_MIX[source] / sum(ACTION_MIX.values())
-        return self.customers * self.actions_per_customer_year * self.action_days / 365.0 * share
+        """Mean number of clean rows of an action source over the whole period (heavy customers included)."""
+        if self.heavy_customer_share == 0:
+            return self._unit_weight_actions(source)
+        mean_weight = 1.0 + self.heavy_customer_share * (self.heavy_weight - 1.0)
+        return self._unit_weight_actions(source) * mean_weight
+
+    def typical_actions(self, source: str) -> float:
+        """Mean clean rows of an action source over the whole period for one customer of activity weight 1."""
+        return self._unit_weight_actions(source) / self.customers
 
 
 def generate_raw(spark: SparkSession, config: SyntheticConfig = SyntheticConfig()) -> dict[str, DataFrame]:
@@ -246,16 +305,27 @@ def _standard_normal(u1: Column, u2: Column) -> Column:
     return F.sqrt(F.lit(-2.0) * F.log(F.lit(1.0) - u1)) * F.cos(F.lit(2.0 * math.pi) * u2)
 
 
-def _zipf_item(u: Column, items: int) -> Column:
-    """An item id in 1..items with P(k) roughly proportional to 1/k."""
-    raw = F.floor(F.exp(u * F.lit(math.log(items + 1.0))))
+def _zipf_item(u: Column, items: int, exponent: float = 1.0) -> Column:
+    """An item id in 1..items with P(k) roughly proportional to k ** -exponent.
+
+    The floor of a continuous power law on [1, items + 1) drawn by inverting its CDF.
+    """
+    if exponent == 1.0:
+        raw = F.floor(F.exp(u * F.lit(math.log(items + 1.0))))
+    else:
+        # F(x) = (1 - x^(1-s)) / (1 - M^(1-s)) on [1, M), so x = (1 - u (1 - M^(1-s)))^(1 / (1-s)).
+        one_minus_s = 1.0 - exponent
+        span = 1.0 - (items + 1.0) ** one_minus_s
+        raw = F.floor(F.pow(F.lit(1.0) - u * F.lit(span), F.lit(1.0 / one_minus_s)))
     return F.least(F.greatest(raw, F.lit(1)), F.lit(items)).cast("int")
 
 
 def _favorite_at(config: SyntheticConfig, customer: Column, slot: Column) -> Column:
     """The customer's favorite number `slot` (0..favorite_items-1)."""
     # Always hashed as an int: the hash of a long differs from the hash of the same int.
-    return _zipf_item(_uniform(config.seed, _S_FAVORITE, customer, slot.cast("int")), config.items)
+    return _zipf_item(
+        _uniform(config.seed, _S_FAVORITE, customer, slot.cast("int")), config.items, config.zipf_exponent
+    )
 
 
 def _favorite_item(config: SyntheticConfig, customer: Column, u: Column) -> Column:
@@ -301,6 +371,19 @@ def _customers(spark: SparkSession, config: SyntheticConfig, partitions: int) ->
 def _lognormal_mean_one(z: Column, sigma: float) -> Column:
     """exp(sigma z - sigma^2 / 2): lognormal with mean 1, so scaling by it keeps totals."""
     return F.exp(F.lit(sigma) * z - F.lit(sigma * sigma / 2.0))
+
+
+def _is_heavy(config: SyntheticConfig, customer: Column) -> Column:
+    """Whether the customer is one of the `heavy_customer_share` heavy ones (a draw of its own stream)."""
+    return _uniform(config.seed, _S_HEAVY, customer) < F.lit(config.heavy_customer_share)
+
+
+def _activity_weight(config: SyntheticConfig, customer: Column) -> Column:
+    """The customer's activity weight: lognormal with mean 1, or `heavy_weight` for a heavy customer."""
+    weight = _lognormal_mean_one(F.col("activity_z"), ACTIVITY_SIGMA)
+    if config.heavy_customer_share == 0:
+        return weight
+    return F.when(_is_heavy(config, customer), F.lit(config.heavy_weight)).otherwise(weight)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,8 +483,8 @@ def _action_keys(spark: SparkSession, config: SyntheticConfig, source: str) -> D
     customers = _customers(spark, config, partitions)
     code = _SOURCE_CODE[source]
     customer = F.col("customer_id")
-    per_customer = config.expected_actions(source) / config.customers
-    weight = _lognormal_mean_one(F.col("activity_z"), ACTIVITY_SIGMA)
+    per_customer = config.typical_actions(source)
+    weight = _activity_weight(config, customer)
     count = _stochastic_round(F.lit(per_customer) * weight, _uniform(config.seed, _S_COUNT, code, customer))
     counted = customers.select(customer, count.alias("n"))
     clean = counted.select(customer, F.explode(_one_to(F.col("n"))).alias("k"), F.lit(_CLEAN).alias("dirty_kind"))
@@ -444,7 +527,7 @@ def _action_draws(config: SyntheticConfig, source: str) -> list[Column]:
             draw(_S_FAVORITE_PICK) < F.lit(config.favorite_action_rate),
             _favorite_item(config, customer, draw(_S_FAVORITE_SLOT)),
         )
-        .otherwise(_zipf_item(draw(_S_ITEM), config.items))
+        .otherwise(_zipf_item(draw(_S_ITEM), config.items, config.zipf_exponent))
         .alias("item"),
         (F.floor(draw(_S_SIZE) * SIZES_PER_ITEM) + 1).cast("int").alias("size"),
         F.floor(draw(_S_LAG) * _MAX_INGEST_LAG_MS).cast("long").alias("lag_ms"),
@@ -496,10 +579,19 @@ def _actions(spark: SparkSession, config: SyntheticConfig, source: str) -> DataF
 
 
 def _login_probability(config: SyntheticConfig, z: Column) -> Column:
-    """P(a customer has an impression row on a day): rises with activity, averages login_rate."""
-    # E[exp(a z - a^2/2)] = 1 for z ~ N(0, 1), so the mean stays login_rate up to the clamp at 1.
-    tilt = _lognormal_mean_one(z, LOGIN_ACTIVITY_EXPONENT * ACTIVITY_SIGMA)
-    return F.least(F.lit(config.login_rate) * tilt, F.lit(1.0))
+    """P(a customer has an impression row on a day): rises with activity, averages login_rate.
+
+    The tilt is weight ** a scaled to mean 1 over the lognormal customers (a = login_activity_exponent),
+    so a = 1 makes the probability login_rate x weight; heavy customers get their weight's tilt.
+    """
+    a = config.login_activity_exponent
+    # E[exp(a sigma z - (a sigma)^2/2)] = 1 for z ~ N(0, 1), so the mean stays login_rate up to the cap.
+    tilt = _lognormal_mean_one(z, a * ACTIVITY_SIGMA)
+    if config.heavy_customer_share > 0:
+        # weight ** a = exp(a sigma z - a sigma^2 / 2), times exp(a (1 - a) sigma^2 / 2) is the tilt above.
+        heavy_tilt = config.heavy_weight**a * math.exp(a * (1.0 - a) * ACTIVITY_SIGMA**2 / 2.0)
+        tilt = F.when(_is_heavy(config, F.col("customer_id")), F.lit(heavy_tilt)).otherwise(tilt)
+    return F.least(F.lit(config.login_rate) * tilt, F.lit(config.login_probability_cap))
 
 
 def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
@@ -539,7 +631,7 @@ def _shown_items(config: SyntheticConfig) -> Column:
         lambda i: F.when(
             _uniform(seed, _S_SHOWN_FAVORITE_PICK, customer, day, i) < F.lit(config.favorite_shown_rate),
             _favorite_item(config, customer, _uniform(seed, _S_SHOWN_FAVORITE_SLOT, customer, day, i)),
-        ).otherwise(_zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items)),
+        ).otherwise(_zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items, config.zipf_exponent)),
     )
     # n consecutive ids (mod items) are always distinct, so the list is never short even
     # when the Zipf draws collide a lot (tiny catalogues).

@@ -38,6 +38,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from carousel.errors import CarouselError
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import torch
@@ -54,7 +56,7 @@ _ALIGNMENT = 256  # bytes; every array in a day's flat buffer starts on this bou
 _GROWTH = 1.125  # a grown pinned buffer gets this much headroom, so a slightly bigger next day reuses it
 
 
-class TrainingTableError(ValueError):
+class TrainingTableError(CarouselError, ValueError):
     """The table cannot be read as `training_examples_gold` by this reader."""
 
     def __init__(self, table: str, message: str) -> None:

@@ -31,6 +31,8 @@ from pyspark.sql import functions as F
 
 from carousel.actions import ORDER, PADDING
 from carousel.config import DEFAULT_HISTORY_LENGTH
+from carousel.console import add_verbose_option, configure_logging, knob, run_command
+from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
 
 CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
@@ -115,7 +117,7 @@ class InvariantFailure:
         )
 
 
-class GoldValidationError(ValueError):
+class GoldValidationError(CarouselError, ValueError):
     """The gold tables break at least one invariant; `failures` lists each one."""
 
     def __init__(self, failures: Sequence[InvariantFailure]) -> None:
@@ -378,13 +380,6 @@ def validate_gold(
     check_gold(tables, history_length, lookback_days)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of `carousel-validate`'s arguments."""
     parser = argparse.ArgumentParser(
@@ -393,22 +388,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--catalog", default="", help="the pipeline's catalog (empty: the current one)")
     parser.add_argument("--schema", default="", help="the pipeline's schema (empty: the current one)")
-    parser.add_argument("--history-length", type=_positive_int, default=DEFAULT_HISTORY_LENGTH, help="N")
+    parser.add_argument("--history-length", type=knob("history_length"), default=DEFAULT_HISTORY_LENGTH, help="N")
     parser.add_argument(
-        "--lookback-days", type=_positive_int, default=None, help="the pipeline's lookback (tightens the leakage bound)"
+        "--lookback-days",
+        type=knob("lookback_days"),
+        default=None,
+        help="the pipeline's lookback (tightens the leakage bound)",
     )
+    add_verbose_option(parser)
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`carousel-validate`'s arguments, checked: a bad one is a usage error (exit 2) before Spark starts."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.catalog and not args.schema:
+        parser.error(f"--catalog {args.catalog} needs --schema: the tables are named catalog.schema.table")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Validate the gold tables named by the command line; raise SystemExit with the failures if any."""
-    args = build_parser().parse_args(argv)
-    spark = SparkSession.builder.getOrCreate()
-    try:
+    """Validate the gold tables named by the command line.
+
+    Raises:
+        SystemExit: 1 with the message `carousel-validate: error: gold tables break their invariants: ...`
+            naming every broken invariant on one line (Python prints it to stderr); 2 on a bad option.
+    """
+    args = parse_args(argv)
+    configure_logging(args.verbose)
+
+    def validate() -> None:
+        spark = SparkSession.builder.getOrCreate()
         validate_gold(spark, args.catalog, args.schema, args.history_length, args.lookback_days)
-    except GoldValidationError as error:
-        # SystemExit with a message prints it to stderr and exits 1, which fails the job task.
-        raise SystemExit(str(error)) from error
+
+    # A failed validation exits 1, which fails the job task.
+    run_command("carousel-validate", validate, args.verbose)
     print(f"gold tables in {qualified_name(args.catalog, args.schema, '*')} keep every invariant")
 
 

@@ -128,5 +128,6 @@ def build_training_examples(
     actions = unify_actions(clicks, add_to_carts, orders)
     # The impression rows ride along with their customer-day through the history build, so the
     # N-action arrays are never shuffled to meet the shown items: they are built where they are used.
-    histories = build_histories(actions, impression_rows_per_customer_day(impressions), config)
+    days = impression_rows_per_customer_day(impressions)
+    histories = build_histories(actions, days, config, carry=["impression_rows"])
     return _shown_items_of_histories(histories)

@@ -23,6 +23,8 @@ under ANSI mode and without a wrapped value without it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -176,22 +178,25 @@ def _padded(values: Column, length: int, pad: Column) -> Column:
     return F.concat(values, F.array_repeat(pad, F.lit(length) - F.size(values)))
 
 
-def build_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig()) -> DataFrame:
+def build_histories(
+    actions: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig(), carry: Sequence[str] = ()
+) -> DataFrame:
     """Return one row per row of `days`: its N newest actions of days [dt - L, dt), zero-padded.
 
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
-        days: distinct customer-days, `dt` ('yyyy-MM-dd') and `customer_id` (`customer_days`); any
-            further columns ride along unchanged.
+        days: distinct customer-days, `dt` ('yyyy-MM-dd') and `customer_id` (`customer_days`).
         config: history length N and lookback days L.
+        carry: further columns of `days` that ride along unchanged (named, not read from `days`:
+            a declarative pipeline refuses to analyse a DataFrame while it registers a dataset).
 
     Returns:
         `dt`, `customer_id`, `actions` (array<int>, N item ids, newest first, 0 after the last
         real one), `action_types` (array<tinyint>, N codes: 1 click, 2 add-to-cart, 3 order, 0
-        padding), then the further columns of `days`.
+        padding), then the `carry` columns.
     """
     length = config.history_length
-    extra = [name for name in days.columns if name not in ("dt", "customer_id")]
+    extra = list(carry)
     day = day_number(F.to_date("dt", DAY_FORMAT))
     # The day's bounds are columns, not expressions inside a lambda: a lambda runs once per element.
     days_with_bounds = days.select("*", day.alias("day"), (day - config.lookback_days).alias("oldest_day"))

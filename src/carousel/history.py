@@ -102,7 +102,7 @@ def _empty_days() -> Column:
 
 
 def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
-    """Return one row per customer of `days`: every action any of its days may show, newest first.
+    """Return one row per customer of `days` with actions in scope: every action any of its days may show, newest first.
 
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
@@ -112,9 +112,9 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
     Returns:
         `customer_id`; `first_day`, `last_day` (its impression days' bounds, as day numbers);
         `candidates` (array of `ACTION_STRUCT`, the actions of days [first_day - L, last_day),
-        newest first; empty when none); `late_days` (day numbers of the candidates of days >=
-        first_day) and `early_days` (those of days < last_day - L), both empty for a customer with
-        one impression day.
+        newest first); `late_days` (day numbers of the candidates of days >= first_day) and
+        `early_days` (those of days < last_day - L), both empty for a customer with one impression
+        day. A customer without actions in scope has no row.
     """
     bounds = _impression_day_bounds(days)
     lookback = config.lookback_days
@@ -123,20 +123,11 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         .join(bounds, "customer_id")
         .where((F.col("day") >= F.col("first_day") - lookback) & (F.col("day") < F.col("last_day")))
     )
-    collected = scoped.groupBy("customer_id").agg(
-        F.collect_list(action_struct()).alias("collected"),
+    # The bounds are part of the key only to keep them: they are one per customer.
+    return scoped.groupBy("customer_id", "first_day", "last_day").agg(
+        F.sort_array(F.collect_list(action_struct()), asc=False).alias("candidates"),
         _day_list(F.col("day") >= F.col("first_day")).alias("late_days"),
         _day_list(F.col("day") < F.col("last_day") - lookback).alias("early_days"),
-    )
-    # The left join onto the bounds keeps the aggregate's hash partitioning by customer_id, so the
-    # arrays are never shuffled again; it also gives customers without actions an (empty) row.
-    return bounds.join(collected, "customer_id", "left").select(
-        "customer_id",
-        "first_day",
-        "last_day",
-        F.sort_array(or_empty("collected"), asc=False).alias("candidates"),
-        F.coalesce("late_days", _empty_days()).alias("late_days"),
-        F.coalesce("early_days", _empty_days()).alias("early_days"),
     )
 
 
@@ -200,15 +191,21 @@ def build_histories(
     day = day_number(F.to_date("dt", DAY_FORMAT))
     # The day's bounds are columns, not expressions inside a lambda: a lambda runs once per element.
     days_with_bounds = days.select("*", day.alias("day"), (day - config.lookback_days).alias("oldest_day"))
-    counted = days_with_bounds.join(candidate_histories(actions, days, config), "customer_id").select(
+    # A right join: the (small) customer-days can be broadcast to the per-customer arrays, which then
+    # stay where the aggregation left them, unsorted and unshuffled; customers without actions in
+    # scope get empty arrays.
+    candidates = candidate_histories(actions, days, config)
+    counted = candidates.join(days_with_bounds, "customer_id", "right").select(
         "dt",
         "customer_id",
         *extra,
         "day",
         "oldest_day",
-        "candidates",
-        F.size(F.filter("late_days", lambda late: late >= F.col("day"))).alias("too_new"),
-        F.size(F.filter("early_days", lambda early: early < F.col("oldest_day"))).alias("too_old"),
+        or_empty("candidates").alias("candidates"),
+        F.size(F.filter(F.coalesce("late_days", _empty_days()), lambda late: late >= F.col("day"))).alias("too_new"),
+        F.size(F.filter(F.coalesce("early_days", _empty_days()), lambda early: early < F.col("oldest_day"))).alias(
+            "too_old"
+        ),
     )
     bounded = counted.select(
         "*", F.least(F.size("candidates") - F.col("too_new") - F.col("too_old"), F.lit(length)).alias("seen")

@@ -123,8 +123,11 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         .join(bounds, "customer_id")
         .where((F.col("day") >= F.col("first_day") - lookback) & (F.col("day") < F.col("last_day")))
     )
-    # The bounds are part of the key only to keep them: they are one per customer.
-    return scoped.groupBy("customer_id", "first_day", "last_day").agg(
+    # Grouped by customer_id alone (the bounds, one per customer, ride along as min and max): the
+    # arrays stay hash-partitioned by customer_id, so the join with the customer-days moves only those.
+    return scoped.groupBy("customer_id").agg(
+        F.min("first_day").alias("first_day"),
+        F.max("last_day").alias("last_day"),
         F.sort_array(F.collect_list(action_struct()), asc=False).alias("candidates"),
         _day_list(F.col("day") >= F.col("first_day")).alias("late_days"),
         _day_list(F.col("day") < F.col("last_day") - lookback).alias("early_days"),

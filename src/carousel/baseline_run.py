@@ -18,7 +18,14 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from carousel.baseline import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
-from carousel.console import add_verbose_option, configure_logging, number, run_command, whole_number
+from carousel.console import (
+    add_verbose_option,
+    configure_logging,
+    number,
+    parse_table_location_args,
+    run_command,
+    whole_number,
+)
 from carousel.evaluation_report import write_report
 from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
 from carousel.storage import read_source
@@ -200,11 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """`carousel-train`'s arguments, checked: a bad one is a usage error (exit 2) before Spark starts."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.catalog and not args.schema:
-        parser.error(f"--catalog {args.catalog} needs --schema: the tables are named catalog.schema.table")
-    return args
+    return parse_table_location_args(build_parser(), argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

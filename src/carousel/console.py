@@ -170,3 +170,11 @@ def day(name: str) -> Callable[[str], str]:
 
     parse.__name__ = name
     return parse
+
+
+def parse_table_location_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """Parse `argv`; a `--catalog` without `--schema` is a usage error (exit 2): tables are catalog.schema.table."""
+    args = parser.parse_args(argv)
+    if args.catalog and not args.schema:
+        parser.error(f"--catalog {args.catalog} needs --schema: the tables are named catalog.schema.table")
+    return args

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 
 from carousel.actions import ORDER, PADDING
 from carousel.config import DEFAULT_HISTORY_LENGTH
-from carousel.console import add_verbose_option, configure_logging, knob, run_command
+from carousel.console import add_verbose_option, configure_logging, knob, parse_table_location_args, run_command
 from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
 
@@ -401,11 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """`carousel-validate`'s arguments, checked: a bad one is a usage error (exit 2) before Spark starts."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.catalog and not args.schema:
-        parser.error(f"--catalog {args.catalog} needs --schema: the tables are named catalog.schema.table")
-    return args
+    return parse_table_location_args(build_parser(), argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -148,3 +148,39 @@ def test_timestamps_may_reach_the_end_of_the_day_after_dt_and_no_further(spark, 
 def test_quarantine_rows_carry_the_run_id(frames):
     quarantined = quarantine_rows(frames["clicks"], "clicks", run_id="20251122T000000Z-0000abcd")
     assert {row.run_id for row in quarantined.collect()} == {"20251122T000000Z-0000abcd"}
+
+
+@pytest.mark.parametrize("source", ["clicks", "add_to_carts"])
+def test_day_texts_a_lenient_cast_reads_are_unparsable_and_judge_no_timestamp(spark, source):
+    # A plain cast to DATE reads each of these texts as 2025-03-02; yyyy-MM-dd reads none of them.
+    # Each row's timestamp is far past the day the cast reads, so a rule built on the cast alone
+    # would also report the timestamp as too late.
+    lenient = [
+        "2025-3-02",
+        "2025-03-2",
+        " 2025-03-02",
+        "2025-03-02 ",
+        "2025-03-02T10:00",
+        "2025-03-02 10:00",
+        "+2025-03-02",
+    ]
+    exact = [("2025-03-02", 100), ("2025-02-29", 101), ("0001-01-01", 102)]
+    late = at("2025-03-20T00:00")
+    rows = [(text, 1, index, late) for index, text in enumerate(lenient, start=1)] + [
+        (text, 1, key, late) for text, key in exact
+    ]
+    time_column, item_column = ("click_time", "item_id") if source == "clicks" else ("occurred_at", "config_id")
+    extra = "" if source == "clicks" else ", simple_id int"
+    frame = spark.createDataFrame(
+        [row if source == "clicks" else (*row[:3], 1, row[3]) for row in rows],
+        f"dt string, customer_id int, {item_column} int{extra}, {time_column} timestamp",
+    )
+    late_rule = f"{time_column}_by_end_of_next_day"
+    expected = {index: ["dt_parsable"] for index in range(1, len(lenient) + 1)}
+    expected |= {
+        100: [late_rule],
+        101: ["dt_parsable"],
+    }  # 2025-02-29 is no day; 0001-01-01 is one, and the time is late
+    expected |= {102: [late_rule]}
+    assert _broken_by_key(quarantine_rows(frame, source), item_column) == expected
+    assert keep_valid(frame, source).count() == 0

@@ -13,8 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.quality import keep_valid
-from carousel.schemas import DAY_FORMAT
+from carousel.quality import checked_day, keep_valid
 
 CLICK = 1
 ADD_TO_CART = 2
@@ -29,7 +28,7 @@ def _action_type(code: int) -> Column:
 
 
 def _day_of_partition(dt: str) -> Column:
-    return F.try_to_date(F.col(dt), DAY_FORMAT).alias("action_day")
+    return checked_day(dt).alias("action_day")
 
 
 def clicks_to_actions(clicks: DataFrame, schema: T.StructType | None = None) -> DataFrame:

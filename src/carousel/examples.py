@@ -10,7 +10,6 @@ from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
 from carousel.history import build_histories
 from carousel.quality import keep_valid
-from carousel.schemas import DAY_FORMAT
 
 EXAMPLE_COLUMNS = (
     "dt",
@@ -44,7 +43,7 @@ def explode_impressions(impressions: DataFrame, schema: T.StructType | None = No
     return (
         keep_valid(impressions, "impressions", schema)
         .select(
-            F.date_format(F.try_to_date("dt", DAY_FORMAT), DAY_FORMAT).alias("dt"),
+            "dt",  # dt_parsable holds: already exactly 'yyyy-MM-dd'
             "ranking_id",
             "customer_id",
             F.posexplode("impressions").alias("position", "shown"),
@@ -74,7 +73,7 @@ def impression_rows_per_customer_day(impressions: DataFrame, schema: T.StructTyp
     """
     return (
         keep_valid(impressions, "impressions", schema)
-        .groupBy(F.date_format(F.try_to_date("dt", DAY_FORMAT), DAY_FORMAT).alias("dt"), "customer_id")
+        .groupBy("dt", "customer_id")  # dt_parsable holds: dt is exactly 'yyyy-MM-dd'
         .agg(F.collect_list(F.struct("ranking_id", "impressions")).alias("impression_rows"))
     )
 

@@ -55,12 +55,11 @@ def customer_days(impressions: DataFrame, schema: T.StructType | None = None) ->
     """
     return (
         keep_valid(impressions, "impressions", schema)
-        .select(F.try_to_date("dt", DAY_FORMAT).alias("impression_day"), "customer_id")
         # Not `distinct()`: Spark Connect analyses its input eagerly, which a declarative
-        # pipeline refuses while it registers a dataset.
-        .groupBy("impression_day", "customer_id")
+        # pipeline refuses while it registers a dataset. dt_parsable holds: dt is exactly 'yyyy-MM-dd'.
+        .groupBy("dt", "customer_id")
         .agg(F.count(F.lit(1)).alias("impression_rows"))
-        .select(F.date_format("impression_day", DAY_FORMAT).alias("dt"), "customer_id")
+        .select("dt", "customer_id")
     )
 
 

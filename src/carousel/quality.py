@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.schemas import DAY_FORMAT, conform, conformed_columns
+from carousel.schemas import conform, conformed_columns
 
 RAW_RECORD = "raw_record"
 RUN_ID = "run_id"
@@ -23,13 +23,33 @@ def _positive(column: str) -> str:
     return f"{column} IS NOT NULL AND {column} > 0"
 
 
-def _as_date(column: str) -> str:
-    """A `yyyy-MM-dd` day column read as a date; NULL when it does not parse."""
-    return f"try_to_date({column}, '{DAY_FORMAT}')"
+DAY_SHAPE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+"""A day text's required shape: four-digit year, two-digit month, two-digit day."""
+
+
+def _cast_day(column: str) -> str:
+    # A cast is lenient ('2025-3-2', ' 2025-03-02', '2025-03-02T10:00' all parse), so alone it
+    # is not the rule; with DAY_SHAPE it is exactly `yyyy-MM-dd`, at a fraction of the cost of
+    # `try_to_date(dt, 'yyyy-MM-dd')` (a formatter parse per row, the build's costliest rule).
+    return f"try_cast({column} AS DATE)"
+
+
+def _has_day_shape(column: str) -> str:
+    return f"regexp_like({column}, '{DAY_SHAPE}')"
 
 
 def _parsable_day(column: str) -> str:
-    return f"{_as_date(column)} IS NOT NULL"
+    """A `yyyy-MM-dd` text naming a real day; the cast first, so a text that does not parse skips the regex."""
+    return f"{_cast_day(column)} IS NOT NULL AND {_has_day_shape(column)}"
+
+
+def checked_day(column: str) -> Column:
+    """The date of a day text that passed its `dt_parsable` rule (there a plain cast is exact)."""
+    return F.expr(_cast_day(column))
+
+
+def _bound(day: str) -> str:
+    return f"(CAST(unix_date({day}) AS BIGINT) + 2) * {MICROS_PER_DAY}"
 
 
 def _by_end_of_next_day(timestamp: str, day: str) -> str:
@@ -41,8 +61,17 @@ def _by_end_of_next_day(timestamp: str, day: str) -> str:
     in 64-bit microseconds: seconds in a 32-bit int overflow after 2038 (a crash under ANSI, a
     wrapped bound without it), and the bound of 9999-12-31 lies past the last timestamp Spark has.
     """
-    bound = f"(CAST(unix_date({day}) AS BIGINT) + 2) * {MICROS_PER_DAY}"
-    return f"{timestamp} IS NULL OR {day} IS NULL OR unix_micros({timestamp}) < {bound}"
+    return f"{timestamp} IS NULL OR {day} IS NULL OR unix_micros({timestamp}) < {_bound(day)}"
+
+
+def _by_end_of_next_day_of_text(timestamp: str, day_text: str) -> str:
+    """`_by_end_of_next_day` of a `yyyy-MM-dd` text; TRUE when the text is not of that shape.
+
+    The same predicate as over the strictly parsed day, ordered so that the usual row (a
+    timestamp in time) is settled by the cheap cast and never reaches the regex.
+    """
+    in_time = _by_end_of_next_day(timestamp, _cast_day(day_text))
+    return f"({in_time}) OR NOT {_has_day_shape(day_text)}"
 
 
 RULES: dict[str, dict[str, str]] = {
@@ -61,14 +90,14 @@ RULES: dict[str, dict[str, str]] = {
         "customer_id_positive": _positive("customer_id"),
         "item_id_positive": _positive("item_id"),
         "click_time_present": "click_time IS NOT NULL",
-        "click_time_by_end_of_next_day": _by_end_of_next_day("click_time", _as_date("dt")),
+        "click_time_by_end_of_next_day": _by_end_of_next_day_of_text("click_time", "dt"),
     },
     "add_to_carts": {
         "dt_parsable": _parsable_day("dt"),
         "customer_id_positive": _positive("customer_id"),
         "config_id_positive": _positive("config_id"),
         "occurred_at_present": "occurred_at IS NOT NULL",
-        "occurred_at_by_end_of_next_day": _by_end_of_next_day("occurred_at", _as_date("dt")),
+        "occurred_at_by_end_of_next_day": _by_end_of_next_day_of_text("occurred_at", "dt"),
     },
     "orders": {
         "order_date_present": "order_date IS NOT NULL",

@@ -360,9 +360,7 @@ def _collect_in_one_job(frames: dict[str, DataFrame]) -> dict[str, list]:
         return F.unix_micros(F.col(f"`{column}`")).alias(column) if column in instants[name] else F.col(f"`{column}`")
 
     packed = [
-        frame.select(
-            F.lit(name).alias("frame"), F.struct(*(packed_column(name, c) for c in frame.columns)).alias(name)
-        )
+        frame.select(F.lit(name).alias("frame"), F.struct(*(packed_column(name, c) for c in frame.columns)).alias(name))
         for name, frame in frames.items()
     ]
     collected: dict[str, list] = {name: [] for name in frames}

@@ -197,6 +197,11 @@ def build_histories(
     # stay where the aggregation left them, unsorted and unshuffled; customers without actions in
     # scope get empty arrays.
     candidates = candidate_histories(actions, days, config)
+    too_new = F.size(F.filter(F.coalesce("late_days", _empty_days()), lambda late: late >= F.col("day")))
+    too_old = F.size(F.filter(F.coalesce("early_days", _empty_days()), lambda early: early < F.col("oldest_day")))
+    # Two projections read a customer's array per customer-day, and only the first copies it
+    # (into the row it makes of the join): every further projection carrying it would copy
+    # tens of kilobytes per customer-day again, most for the active customers who log in most.
     counted = candidates.join(days_with_bounds, "customer_id", "right").select(
         "dt",
         "customer_id",
@@ -204,25 +209,19 @@ def build_histories(
         "day",
         "oldest_day",
         or_empty("candidates").alias("candidates"),
-        F.size(F.filter(F.coalesce("late_days", _empty_days()), lambda late: late >= F.col("day"))).alias("too_new"),
-        F.size(F.filter(F.coalesce("early_days", _empty_days()), lambda early: early < F.col("oldest_day"))).alias(
-            "too_old"
+        too_new.alias("too_new"),
+        F.least(F.size(or_empty("candidates")) - too_new - too_old, F.lit(length)).alias("seen"),
+    )
+    # Where the slice's check fails (NULL), a filter over the first k + N candidates finds the
+    # first N seen ones, unless candidates too old for D sit among them; only then the whole array.
+    prefix_seen = F.filter(F.slice("candidates", 1, F.col("too_new") + length), _sees)
+    enough_in_prefix = (F.size(prefix_seen) >= F.col("seen")) & F.lit(_SEES_ENOUGH_IN_PREFIX)
+    visible = F.coalesce(
+        _in_order(),
+        F.when(enough_in_prefix, F.slice(prefix_seen, 1, F.col("seen"))).otherwise(
+            F.slice(F.filter("candidates", _sees), 1, length)
         ),
     )
-    bounded = counted.select(
-        "*", F.least(F.size("candidates") - F.col("too_new") - F.col("too_old"), F.lit(length)).alias("seen")
-    )
-    fast = bounded.select("*", _in_order().alias("in_order"))
-    # Where the slice's check fails, a filter over the first k + N candidates finds the first N
-    # seen ones, unless candidates too old for D sit among them; only then the whole array.
-    prefix_seen = F.filter(F.slice("candidates", 1, F.col("too_new") + length), _sees)
-    checked = fast.select("*", F.when(F.col("in_order").isNull(), prefix_seen).alias("prefix_seen"))
-    enough_in_prefix = (F.size("prefix_seen") >= F.col("seen")) & F.lit(_SEES_ENOUGH_IN_PREFIX)
-    visible = (
-        F.when(F.col("in_order").isNotNull(), F.col("in_order"))
-        .when(enough_in_prefix, F.slice("prefix_seen", 1, F.col("seen")))
-        .otherwise(F.slice(F.filter("candidates", _sees), 1, length))
-    )
-    return checked.select("dt", "customer_id", *extra, visible.alias("visible")).select(
+    return counted.select("dt", "customer_id", *extra, visible.alias("visible")).select(
         "dt", "customer_id", *padded_history("visible", length), *extra
     )

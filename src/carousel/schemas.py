@@ -105,6 +105,12 @@ def _conform_impression_list(table: str, column: str, found: T.DataType) -> Colu
     for name, wanted in (("item_id", _INTEGRAL_TYPES), ("is_order", (T.BooleanType,))):
         if name not in fields or not isinstance(fields[name], wanted):
             raise ColumnTypeError(table, f"{column}.{name}", found, expected)
+    if [(field.name, field.dataType) for field in element.fields] == [
+        (field.name, field.dataType) for field in expected.elementType.fields
+    ]:
+        # Already the contract's shape: a `transform` would rebuild every element in an
+        # interpreted lambda, the costliest step of reading the impressions.
+        return F.col(column)
     return F.transform(
         F.col(column),
         lambda shown: F.struct(

@@ -70,8 +70,9 @@ def _by_end_of_next_day_of_text(timestamp: str, day_text: str) -> str:
     The same predicate as over the strictly parsed day, ordered so that the usual row (a
     timestamp in time) is settled by the cheap cast and never reaches the regex.
     """
-    in_time = _by_end_of_next_day(timestamp, _cast_day(day_text))
-    return f"({in_time}) OR NOT {_has_day_shape(day_text)}"
+    # One cast, not two: where the text does not cast, the comparison is NULL, and NULL reads TRUE.
+    in_time = f"coalesce(unix_micros({timestamp}) < {_bound(_cast_day(day_text))}, TRUE)"
+    return f"{timestamp} IS NULL OR {in_time} OR NOT {_has_day_shape(day_text)}"
 
 
 RULES: dict[str, dict[str, str]] = {
@@ -80,9 +81,14 @@ RULES: dict[str, dict[str, str]] = {
         "ranking_id_present": "ranking_id IS NOT NULL",
         "customer_id_positive": _positive("customer_id"),
         "impressions_not_empty": "impressions IS NOT NULL AND size(impressions) > 0",
+        # Every shown item has an item_id > 0 and an is_order (TRUE for an empty list), without
+        # a lambda: `forall` runs interpreted, per element, and cost more than the rest of the
+        # impressions' reading. A null element or field is one that array_compact drops.
         "impressions_items_valid": (
-            "forall(impressions, shown -> shown.item_id IS NOT NULL AND shown.item_id > 0 "
-            "AND shown.is_order IS NOT NULL)"
+            "impressions IS NOT NULL"
+            " AND size(array_compact(impressions.item_id)) = size(impressions)"
+            " AND size(array_compact(impressions.is_order)) = size(impressions)"
+            " AND coalesce(array_min(impressions.item_id) > 0, size(impressions) = 0)"
         ),
     },
     "clicks": {

@@ -203,3 +203,23 @@ def test_the_report_rewrites_only_its_own_section(tmp_path) -> None:
     race.write_report(results, markdown)
     second = markdown.read_text()
     assert second == first + "\n## After\n\nalso kept\n"  # same records, same section; the rest untouched
+
+
+def test_a_stage_line_reads_wall_from_first_task_to_completion_and_sums_its_tasks():
+    from benchmarks.stages import stage_line
+
+    stage = {
+        "stageId": 6,
+        "numTasks": 21,
+        "firstTaskLaunchedTime": "2026-11-30T13:52:00.500GMT",
+        "completionTime": "2026-11-30T13:53:35.600GMT",
+        "executorRunTime": 188_800,
+        "executorCpuTime": 157_100_000_000,
+        "shuffleWriteBytes": 1317 * 1024 * 1024,
+        "shuffleReadBytes": 0,
+        "diskBytesSpilled": 0,
+    }
+    assert stage_line(stage) == (
+        "stage   6  tasks   21  wall   95.1 s  task  188.8 s  cpu  157.1 s"
+        "  shuffle write    1317 MiB  read       0 MiB  spill     0 MiB"
+    )

@@ -5,7 +5,9 @@ Cost grows with actions + customer-days x N, never with actions x impression day
 1. Per customer, the first and last impression day (a small frame).
 2. Actions are scoped to [first_day - L, last_day): the days any of the customer's impression
    days may see. One shuffle by customer collects them into one array, sorted once, newest
-   first, as the per-customer floor of any exact build must. The same aggregation lists the day
+   first, as the per-customer floor of any exact build must; one marker row per customer,
+   unioned into the actions, brings its customer-days into the same group (no join of the
+   arrays with the customer-days afterwards). The same aggregation lists the day
    numbers of the few actions that some impression day of the customer cannot see: those on or
    after its first impression day (too new for the earlier days) and those before its last
    impression day - L (too old for the later days).
@@ -96,24 +98,24 @@ def _day_list(condition: Column) -> Column:
     return F.collect_list(F.when(condition, F.col("day")))
 
 
-def _empty_days() -> Column:
-    return F.array().cast(T.ArrayType(T.LongType()))
-
-
-def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
-    """Return one row per customer of `days` with actions in scope: every action any of its days may show, newest first.
+def candidate_histories(
+    actions: DataFrame, days: DataFrame, config: HistoryConfig, carry: Sequence[str] = ()
+) -> DataFrame:
+    """Return one row per customer of `days`: its days, and every action any of them may show, newest first.
 
     Args:
         actions: unified actions (`carousel.actions.unify_actions`).
         days: customer-days with `dt` ('yyyy-MM-dd') and `customer_id`.
         config: lookback days L (the history length does not change the candidates).
+        carry: further columns of `days` to keep with each day.
 
     Returns:
-        `customer_id`; `first_day`, `last_day` (its impression days' bounds, as day numbers);
-        `candidates` (array of `ACTION_STRUCT`, the actions of days [first_day - L, last_day),
-        newest first); `late_days` (day numbers of the candidates of days >= first_day) and
-        `early_days` (those of days < last_day - L), both empty for a customer with one impression
-        day. A customer without actions in scope has no row.
+        `customer_id`; `days` (array of struct `dt`, `day` (its day number) and the `carry`
+        columns: the customer's rows of `days`); `candidates` (array of `ACTION_STRUCT`, the
+        actions of days [first_day - L, last_day), where first_day and last_day bound the
+        customer's impression days, newest first; empty for a customer without actions in scope);
+        `late_days` (day numbers of the candidates of days >= first_day) and `early_days` (those
+        of days < last_day - L), both empty for a customer with one impression day.
     """
     bounds = _impression_day_bounds(days)
     lookback = config.lookback_days
@@ -121,13 +123,20 @@ def candidate_histories(actions: DataFrame, days: DataFrame, config: HistoryConf
         actions.select("*", day_number("action_day").alias("day"))
         .join(bounds, "customer_id")
         .where((F.col("day") >= F.col("first_day") - lookback) & (F.col("day") < F.col("last_day")))
+        .select("customer_id", action_struct().alias("action"), "day", "first_day", "last_day")
     )
-    # Grouped by customer_id alone (the bounds, one per customer, ride along as min and max): the
-    # arrays stay hash-partitioned by customer_id, so the join with the customer-days moves only those.
-    return scoped.groupBy("customer_id").agg(
-        F.min("first_day").alias("first_day"),
-        F.max("last_day").alias("last_day"),
-        F.sort_array(F.collect_list(action_struct()), asc=False).alias("candidates"),
+    # One marker row per customer-day brings the day into the same group as the customer's
+    # actions: no join of the (large) arrays with the customer-days after the aggregation, and a
+    # customer without actions in scope still gets its group. Each row's missing columns are
+    # NULL, which collect_list skips. (Markers grouped by customer first would be partitioned by
+    # customer_id, and Spark would then shuffle the raw actions to match them, before the scope.)
+    day = day_number(F.to_date("dt", DAY_FORMAT)).alias("day")
+    markers = days.select("customer_id", F.struct("dt", day, *carry).alias("day_entry"))
+    together = scoped.unionByName(markers, allowMissingColumns=True)
+    # Grouped by customer_id alone: the one shuffle of the actions.
+    return together.groupBy("customer_id").agg(
+        F.collect_list("day_entry").alias("days"),
+        F.sort_array(F.collect_list("action"), asc=False).alias("candidates"),
         _day_list(F.col("day") >= F.col("first_day")).alias("late_days"),
         _day_list(F.col("day") < F.col("last_day") - lookback).alias("early_days"),
     )
@@ -190,27 +199,24 @@ def build_histories(
     """
     length = config.history_length
     extra = list(carry)
-    day = day_number(F.to_date("dt", DAY_FORMAT))
+    candidates = candidate_histories(actions, days, config, extra)
+    each_day = candidates.select("customer_id", "candidates", "late_days", "early_days", F.explode("days").alias("d"))
     # The day's bounds are columns, not expressions inside a lambda: a lambda runs once per element.
-    days_with_bounds = days.select("*", day.alias("day"), (day - config.lookback_days).alias("oldest_day"))
-    # A right join: the (small) customer-days can be broadcast to the per-customer arrays, which then
-    # stay where the aggregation left them, unsorted and unshuffled; customers without actions in
-    # scope get empty arrays.
-    candidates = candidate_histories(actions, days, config)
-    too_new = F.size(F.filter(F.coalesce("late_days", _empty_days()), lambda late: late >= F.col("day")))
-    too_old = F.size(F.filter(F.coalesce("early_days", _empty_days()), lambda early: early < F.col("oldest_day")))
+    day, oldest_day = F.col("d.day"), F.col("d.day") - config.lookback_days
+    too_new = F.size(F.filter("late_days", lambda late: late >= day))
+    too_old = F.size(F.filter("early_days", lambda early: early < oldest_day))
     # Two projections read a customer's array per customer-day, and only the first copies it
-    # (into the row it makes of the join): every further projection carrying it would copy
-    # tens of kilobytes per customer-day again, most for the active customers who log in most.
-    counted = candidates.join(days_with_bounds, "customer_id", "right").select(
-        "dt",
+    # (into the row it makes of the exploded day): every further projection carrying it would
+    # copy tens of kilobytes per customer-day again, most for the active customers who log in most.
+    counted = each_day.select(
+        F.col("d.dt").alias("dt"),
         "customer_id",
-        *extra,
-        "day",
-        "oldest_day",
-        or_empty("candidates").alias("candidates"),
+        *(F.col(f"d.{name}").alias(name) for name in extra),
+        day.alias("day"),
+        oldest_day.alias("oldest_day"),
+        "candidates",
         too_new.alias("too_new"),
-        F.least(F.size(or_empty("candidates")) - too_new - too_old, F.lit(length)).alias("seen"),
+        F.least(F.size("candidates") - too_new - too_old, F.lit(length)).alias("seen"),
     )
     # Where the slice's check fails (NULL), a filter over the first k + N candidates finds the
     # first N seen ones, unless candidates too old for D sit among them; only then the whole array.

@@ -81,14 +81,9 @@ RULES: dict[str, dict[str, str]] = {
         "ranking_id_present": "ranking_id IS NOT NULL",
         "customer_id_positive": _positive("customer_id"),
         "impressions_not_empty": "impressions IS NOT NULL AND size(impressions) > 0",
-        # Every shown item has an item_id > 0 and an is_order (TRUE for an empty list), without
-        # a lambda: `forall` runs interpreted, per element, and cost more than the rest of the
-        # impressions' reading. A null element or field is one that array_compact drops.
         "impressions_items_valid": (
-            "impressions IS NOT NULL"
-            " AND size(array_compact(impressions.item_id)) = size(impressions)"
-            " AND size(array_compact(impressions.is_order)) = size(impressions)"
-            " AND coalesce(array_min(impressions.item_id) > 0, size(impressions) = 0)"
+            "forall(impressions, shown -> shown.item_id IS NOT NULL AND shown.item_id > 0 "
+            "AND shown.is_order IS NOT NULL)"
         ),
     },
     "clicks": {

@@ -5,8 +5,8 @@ Cost grows with actions + customer-days x N, never with actions x impression day
 1. Per customer, the first and last impression day (a small frame).
 2. Actions are scoped to [first_day - L, last_day): the days any of the customer's impression
    days may see. One shuffle by customer collects them into one array, sorted once, newest
-   first, as the per-customer floor of any exact build must; one marker row per customer,
-   unioned into the actions, brings its customer-days into the same group (no join of the
+   first, as the per-customer floor of any exact build must; one marker row per customer-day,
+   unioned into the actions, brings the customer's days into the same group (no join of the
    arrays with the customer-days afterwards). The same aggregation lists the day
    numbers of the few actions that some impression day of the customer cannot see: those on or
    after its first impression day (too new for the earlier days) and those before its last
@@ -85,9 +85,14 @@ def or_empty(column: str) -> Column:
     return F.coalesce(F.col(column), F.array().cast(T.ArrayType(ACTION_STRUCT)))
 
 
+def _impression_day() -> Column:
+    """The day number of a customer-day's `dt`, as `day`."""
+    return day_number(F.to_date("dt", DAY_FORMAT)).alias("day")
+
+
 def _impression_day_bounds(days: DataFrame) -> DataFrame:
     return (
-        days.select("customer_id", day_number(F.to_date("dt", DAY_FORMAT)).alias("day"))
+        days.select("customer_id", _impression_day())
         .groupBy("customer_id")
         .agg(F.min("day").alias("first_day"), F.max("day").alias("last_day"))
     )
@@ -130,8 +135,7 @@ def candidate_histories(
     # customer without actions in scope still gets its group. Each row's missing columns are
     # NULL, which collect_list skips. (Markers grouped by customer first would be partitioned by
     # customer_id, and Spark would then shuffle the raw actions to match them, before the scope.)
-    day = day_number(F.to_date("dt", DAY_FORMAT)).alias("day")
-    markers = days.select("customer_id", F.struct("dt", day, *carry).alias("day_entry"))
+    markers = days.select("customer_id", F.struct("dt", _impression_day(), *carry).alias("day_entry"))
     together = scoped.unionByName(markers, allowMissingColumns=True)
     # Grouped by customer_id alone: the one shuffle of the actions.
     return together.groupBy("customer_id").agg(

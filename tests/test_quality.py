@@ -6,6 +6,7 @@ import json
 
 import pytest
 from builders import at, day, raw_frames
+from reference import reference_day
 from pyspark.sql import functions as F
 
 from carousel.expectations import expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop
@@ -184,3 +185,40 @@ def test_day_texts_a_lenient_cast_reads_are_unparsable_and_judge_no_timestamp(sp
     expected |= {102: [late_rule]}
     assert _broken_by_key(quarantine_rows(frame, source), item_column) == expected
     assert keep_valid(frame, source).count() == 0
+
+
+def _day_text_mutations() -> list[str]:
+    """Each of a few day texts with one character inserted, replaced or deleted, and cut at each position.
+
+    The characters are those a lenient cast treats specially (signs, blanks, 'T', control and
+    Unicode blanks) and a few it refuses. Year 0000 is left out: Spark has that day, Python has not.
+    """
+    days = ["2025-03-02", "2025-12-31", "0001-01-01", "9999-12-31", "2024-02-29", "2025-10-10", "2025-01-09"]
+    characters = [*"0123456789-+ T:Z/.", "\t", "\n", "\r", "\x00", "\x1f", "\x7f", "\x85", "\u00a0", "\u3000", "é"]
+    texts = set(days)
+    for text in days:
+        for position in range(len(text) + 1):
+            texts |= {text[:position], text[position:], text[:position] + text[position + 1 :]}
+            for character in characters:
+                texts.add(text[:position] + character + text[position:])
+                texts.add(text[:position] + character + text[position + 1 :])
+    return sorted(text for text in texts if not text.startswith("0000"))
+
+
+def test_dt_parsable_agrees_with_a_strict_parse_on_every_mutation_of_a_day_text(spark):
+    # About 4,000 texts; the independent reference is Python's fullmatch of [0-9]{4}-[0-9]{2}-[0-9]{2}
+    # and a real calendar day (a Java regex's '$' would let "2025-03-02\n" through).
+    texts = _day_text_mutations()
+    frame = spark.createDataFrame(
+        # A time before every day: only dt_parsable can reject a row (a time earlier than its day is allowed).
+        [(text, 1, index, at("0001-01-01T00:00")) for index, text in enumerate(texts, start=1)],
+        "dt string, customer_id int, item_id int, click_time timestamp",
+    )
+    kept = {row.item_id for row in keep_valid(frame, "clicks").select("item_id").collect()}
+    expected = {index for index, text in enumerate(texts, start=1) if reference_day(text) is not None}
+    assert {texts[i - 1] for i in kept - expected} == set()
+    assert {texts[i - 1] for i in expected - kept} == set()
+    kept_texts = {texts[index - 1] for index in kept}
+    assert {"2025-03-02", "0001-01-01", "2024-02-29", "2025-03-12"} <= kept_texts
+    lenient_only = {"2025-03-02\n", "2025-10-1 ", "2025-10-1T", "2025-3-02", " 2025-03-02", "12025-03-02", "+2025-03-02"}
+    assert lenient_only <= set(texts) and not lenient_only & kept_texts

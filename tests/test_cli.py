@@ -1,4 +1,4 @@
-"""`carousel generate` + `carousel build` end to end on tiny generated data."""
+"""`carousel generate`, `build` and `advance` end to end on tiny generated data, and the loader on their output."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from pyspark.sql import functions as F
 from reference import reference_examples
 
 from carousel import build_training_examples
-from carousel.cli import advance, build, generate
+from carousel.batch import advance, build, generate
 from carousel.config import HistoryConfig
-from carousel.examples import join_histories
+from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.gold import unpack_training_examples
 from carousel.quality import keep_valid
 from carousel.schemas import RAW_SCHEMAS
 from carousel.storage import RAW_SOURCES, read_source
 from carousel.synthetic import SyntheticConfig
 
+HISTORIES, EXAMPLES = CUSTOMER_HISTORIES_GOLD.name, TRAINING_EXAMPLES_GOLD.name
 TINY = SyntheticConfig(customers=80, window_days=3, history_days=20, actions_per_customer_year=2000, dirty_rate=0.05)
 
 
@@ -32,14 +34,16 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
     sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
     written = build(spark, sources, str(out_dir), config)
 
-    histories = spark.read.format("delta").load(str(out_dir / "customer_histories"))
-    shown_items = spark.read.format("delta").load(str(out_dir / "shown_items"))
+    histories = spark.read.format("delta").load(str(out_dir / HISTORIES))
+    packed = spark.read.format("delta").load(str(out_dir / EXAMPLES))
     quarantines = {name: spark.read.format("delta").load(str(out_dir / f"{name}_quarantine")) for name in RAW_SOURCES}
     assert written == {
         **{f"{name}_quarantine": quarantine.count() for name, quarantine in quarantines.items()},
-        "customer_histories": histories.count(),
-        "shown_items": shown_items.count(),
+        HISTORIES: histories.count(),
+        EXAMPLES: packed.count(),
     }
+    assert packed.columns == list(TRAINING_EXAMPLES_GOLD.column_names)
+    assert packed.count() == histories.count()  # one row per customer-day, the shown items beside the history
     # Nothing lost: every raw row is kept or quarantined, and the run metrics say so.
     metrics = spark.read.format("delta").load(str(out_dir / "run_metrics"))
     [run_id] = [row.run_id for row in metrics.select("run_id").distinct().collect()]
@@ -54,8 +58,8 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
         assert recorded[(name, "rows_kept")] == kept
         assert recorded[(name, "rows_quarantined")] == quarantines[name].count()
         assert {row.run_id for row in quarantines[name].select("run_id").distinct().collect()} == {run_id}
-    assert recorded[("customer_histories", "rows_written")] == histories.count()
-    assert recorded[("customer_histories", "seconds")] > 0
+    assert recorded[(HISTORIES, "rows_written")] == histories.count()
+    assert recorded[(HISTORIES, "seconds")] > 0
     assert histories.where(F.size("actions") != 6).count() == 0
     assert histories.where(F.size("action_types") != 6).count() == 0
     assert histories.where(F.exists("action_types", lambda t: (t < 0) | (t > 3))).count() == 0
@@ -69,7 +73,7 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
         for dt, ranking_id, customer, shown in raw_rows[0]
     ]
     expected = reference_examples(*raw_rows, history_length=6, lookback_days=10)
-    assert example_tuples(join_histories(shown_items, histories)) == sorted(expected, key=lambda r: r[:4])
+    assert example_tuples(unpack_training_examples(packed)) == sorted(expected, key=lambda r: r[:4])
     public_api = build_training_examples(*(raw[name] for name in RAW_SOURCES), history_length=6, lookback_days=10)
     assert example_tuples(public_api) == sorted(expected, key=lambda r: r[:4])
     assert histories.select("dt", "customer_id").distinct().count() == histories.count()
@@ -101,7 +105,7 @@ def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, cap
         rerun = advance(spark, sources, str(state), str(out), second, config)
 
     assert sum("from the whole history done" in message for message in caplog.messages) == 1  # the first run only
-    assert rerun == written and written["customer_histories"] > 0
+    assert rerun == written and written[HISTORIES] > 0 and written[EXAMPLES] == written[HISTORIES]
     states = spark.read.format("delta").load(str(state))
     assert sorted(r.as_of.isoformat() for r in states.select("as_of").distinct().collect()) == [
         day_before,
@@ -109,7 +113,7 @@ def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, cap
         second,
         third,
     ]
-    for table in ("customer_histories", "shown_items"):
+    for table in (HISTORIES, EXAMPLES):
         daily = spark.read.format("delta").load(str(out / table))
         expected = spark.read.format("delta").load(str(full / table))
         for day in (first, second, third):
@@ -120,3 +124,23 @@ def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, cap
 def test_advance_names_a_bad_day(spark, tmp_path):
     with pytest.raises(ValueError, match="'2025-02-30'"):
         advance(spark, {}, str(tmp_path / "state"), str(tmp_path / "out"), "2025-02-30", HistoryConfig())
+
+
+def _train_a_few_steps(table: str, days: list[str]) -> dict:
+    train_reference = pytest.importorskip("carousel.train_reference")
+    arguments = ["--table", table, "--days", *days, "--batch-size", "16", "--max-steps", "3", "--device", "cpu"]
+    return train_reference.main([*arguments, "--item-buckets", "1024"])
+
+
+@pytest.mark.slow
+def test_the_loader_trains_on_what_build_and_advance_write(spark, tmp_path):
+    raw_dir, state, daily, full = tmp_path / "raw", tmp_path / "state", tmp_path / "daily", tmp_path / "full"
+    generate(spark, str(raw_dir), TINY)
+    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
+    config = HistoryConfig(history_length=6, lookback_days=10)
+    build(spark, sources, str(full), config)
+    first = TINY.window_start.isoformat()
+    advance(spark, sources, str(state), str(daily), (TINY.window_start - dt.timedelta(days=1)).isoformat(), config)
+    for out in (full, daily):
+        result = _train_a_few_steps(str(out / EXAMPLES), [first])
+        assert result["steps"] == 3 and result["sequences"] == 3 * 16, out.name

@@ -8,8 +8,9 @@ import pytest
 from builders import at, day, raw_frames
 from pyspark.sql import functions as F
 
-from carousel.cli import build
+from carousel.batch import build
 from carousel.config import HistoryConfig
+from carousel.contract import CUSTOMER_HISTORIES_GOLD
 from carousel.pipeline_datasets import BRONZE, QUARANTINE, RawInput, source_reconciliation
 from carousel.pipeline_settings import SOURCE_KEYS
 from carousel.quality import keep_valid, quarantine_rows
@@ -39,8 +40,8 @@ def _sources(raw_dir) -> dict[str, str]:
 def test_an_extra_column_is_ignored_by_gold_and_kept_in_the_quarantined_raw_record(spark, raw_dir, tmp_path):
     out = tmp_path / "out"
     written = build(spark, _sources(raw_dir), str(out), HistoryConfig(history_length=3, lookback_days=5))
-    assert written["customer_histories"] == 1 and written["clicks_quarantine"] == 1
-    histories = spark.read.format("delta").load(str(out / "customer_histories"))
+    assert written[CUSTOMER_HISTORIES_GOLD.name] == 1 and written["clicks_quarantine"] == 1
+    histories = spark.read.format("delta").load(str(out / CUSTOMER_HISTORIES_GOLD.name))
     assert [(r.dt, r.customer_id, list(r.actions)) for r in histories.collect()] == [("2025-03-10", 1, [11, 12, 13])]
     assert "ingested_by" not in histories.columns
     [rejected] = spark.read.format("delta").load(str(out / "clicks_quarantine")).collect()

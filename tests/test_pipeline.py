@@ -12,10 +12,17 @@ from builders import example_tuples
 from pyspark.sql import functions as F
 
 from carousel import build_training_examples
+from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
 from carousel.local_pipeline import STORED_TABLES, LocalPipeline, read_published, run_recorded
-from carousel.pipeline_datasets import BRONZE, CUSTOMER_HISTORIES_GOLD, QUARANTINE, SOURCE_RECONCILIATION
+from carousel.pipeline_datasets import (
+    BRONZE,
+    CUSTOMER_HISTORIES_GOLD,
+    QUARANTINE,
+    SOURCE_RECONCILIATION,
+    TRAINING_EXAMPLES_GOLD,
+)
 from carousel.pipeline_settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
@@ -104,6 +111,19 @@ def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_run
     assert sum(n for (source, _), n in summary.quarantined_by_rule.items() if source == "clicks") >= len(
         first[QUARANTINE["clicks"]]
     )
+
+
+@pytest.mark.slow
+def test_carousel_build_writes_the_pipelines_gold_rows(spark, pipeline_runs, tmp_path):
+    _, pipeline, *_ = pipeline_runs
+    sources = {source: str(pipeline.work_dir.parent / "raw" / source) for source in RAW_SOURCES}
+    build(spark, sources, str(tmp_path / "gold"), HISTORY, WINDOW_START, WINDOW_END)
+    for table in (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD):
+        built = spark.read.format("delta").load(str(tmp_path / "gold" / table))
+        published = spark.read.format("delta").load(str(pipeline.table_path(table)))
+        assert built.columns == published.columns, table
+        assert sorted(map(tuple, built.collect()), key=repr) == sorted(map(tuple, published.collect()), key=repr)
+        assert built.count() > 0, table
 
 
 @pytest.mark.slow

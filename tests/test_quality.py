@@ -6,8 +6,8 @@ import json
 
 import pytest
 from builders import at, day, raw_frames
-from reference import reference_day
 from pyspark.sql import functions as F
+from reference import reference_day
 
 from carousel.expectations import expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop
 from carousel.quality import RULES, keep_valid, null_safe_rules, quarantine_rows
@@ -220,5 +220,13 @@ def test_dt_parsable_agrees_with_a_strict_parse_on_every_mutation_of_a_day_text(
     assert {texts[i - 1] for i in expected - kept} == set()
     kept_texts = {texts[index - 1] for index in kept}
     assert {"2025-03-02", "0001-01-01", "2024-02-29", "2025-03-12"} <= kept_texts
-    lenient_only = {"2025-03-02\n", "2025-10-1 ", "2025-10-1T", "2025-3-02", " 2025-03-02", "12025-03-02", "+2025-03-02"}
+    lenient_only = {
+        "2025-03-02\n",
+        "2025-10-1 ",
+        "2025-10-1T",
+        "2025-3-02",
+        " 2025-03-02",
+        "12025-03-02",
+        "+2025-03-02",
+    }
     assert lenient_only <= set(texts) and not lenient_only & kept_texts

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from carousel.cli import build, generate
+from carousel.batch import build, generate
 from carousel.config import HistoryConfig
+from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
 from carousel.storage import RAW_SOURCES
 from carousel.synthetic import SyntheticConfig
 
 SMALL = SyntheticConfig(customers=60, window_days=3, history_days=15, actions_per_customer_year=3000, dirty_rate=0.05)
-GOLD = ("customer_histories", "shown_items")
+GOLD = (CUSTOMER_HISTORIES_GOLD.name, TRAINING_EXAMPLES_GOLD.name)
 CONFIG = HistoryConfig(history_length=6, lookback_days=10)
 
 
@@ -61,15 +62,15 @@ def _data_files(out: Path, table: str) -> set[str]:
 @pytest.mark.slow
 def test_rerunning_windows_in_any_order_gives_the_full_build(spark, raw_sources, full_build, tmp_path):
     first, second, third = _days()
-    assert {row[0] for row in full_build["customer_histories"]} == {first, second, third}
+    assert {row[0] for row in full_build[CUSTOMER_HISTORIES_GOLD.name]} == {first, second, third}
     pieces = tmp_path / "pieces"
     build(spark, raw_sources, str(pieces), CONFIG, from_dt=second, to_dt=third)
     build(spark, raw_sources, str(pieces), CONFIG, from_dt=first, to_dt=first)
     assert _snapshot(spark, pieces) == full_build  # the second window left the first one's days alone
-    commits = _commits(pieces, "customer_histories")
+    commits = _commits(pieces, CUSTOMER_HISTORIES_GOLD.name)
     build(spark, raw_sources, str(pieces), CONFIG, from_dt=first, to_dt=first)
     assert _snapshot(spark, pieces) == full_build  # rerun: the same rows, not twice the rows
-    assert len(_commits(pieces, "customer_histories")) == len(commits) + 1  # one atomic commit per run
+    assert len(_commits(pieces, CUSTOMER_HISTORIES_GOLD.name)) == len(commits) + 1  # one atomic commit per run
 
 
 def _build_command(raw_dir: str, out: Path, history_length: int) -> list[str]:
@@ -97,7 +98,7 @@ def _kill_once_gold_files_appear(process: subprocess.Popen, out: Path, before: s
     """SIGKILL the build's process group as soon as it has written a gold data file; return the new files."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and process.poll() is None:
-        new_files = _data_files(out, "customer_histories") - before
+        new_files = _data_files(out, CUSTOMER_HISTORIES_GOLD.name) - before
         if new_files:
             os.killpg(process.pid, signal.SIGKILL)  # the JVM too: it is in the same group
             process.wait()
@@ -117,7 +118,7 @@ def test_a_build_killed_while_writing_gold_leaves_the_previous_gold_and_the_next
     build(spark, raw_sources, str(out), HistoryConfig(history_length=3, lookback_days=CONFIG.lookback_days))
     previous = _snapshot(spark, out)
     commits = {table: _commits(out, table) for table in GOLD}
-    files_before = _data_files(out, "customer_histories")
+    files_before = _data_files(out, CUSTOMER_HISTORIES_GOLD.name)
 
     # The killed run would change every history (N 3 -> 6), so an unchanged table means an untouched one.
     environment = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from carousel.vocabulary import FIRST_ITEM_INDEX, item_vocabulary
+from carousel.contract import FIRST_ITEM_INDEX
+from carousel.vocabulary import item_vocabulary
 
 
 def test_items_are_indexed_by_descending_frequency_then_id(spark):

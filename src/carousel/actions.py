@@ -13,14 +13,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from carousel.contract import ACTIONS_SILVER, ADD_TO_CART, CLICK, ORDER
 from carousel.quality import checked_day, keep_valid
 
-CLICK = 1
-ADD_TO_CART = 2
-ORDER = 3
-PADDING = 0
-
-ACTION_COLUMNS = ("customer_id", "item_id", "action_type", "occurred_at", "action_day")
+ACTION_COLUMNS = ACTIONS_SILVER.column_names
 
 
 def _action_type(code: int) -> Column:

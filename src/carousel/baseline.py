@@ -31,7 +31,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from carousel.actions import ADD_TO_CART, CLICK, ORDER
+from carousel.contract import ADD_TO_CART, CLICK, ORDER
 from carousel.errors import CarouselError
 from carousel.evaluation_report import CalibrationBin, Curve, DataProfile, EvaluationSummary
 from carousel.gold import unpack_training_examples

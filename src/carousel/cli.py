@@ -1,64 +1,23 @@
-"""`carousel generate | build | run | advance | pipeline | train`: the local runner over generated or given data."""
+"""`carousel generate | build | run | advance | pipeline | train`: parse arguments, dispatch to `carousel.batch`."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import fields
-from pathlib import Path
 
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
-from carousel.actions import unify_actions
-from carousel.baseline_run import RegisteredBaseline, add_train_options
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_window, parse_day
+from carousel.baseline_run import add_train_options
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_window
 from carousel.console import add_verbose_option, configure_logging, day, knob, number, run_command, whole_number
-from carousel.examples import explode_impressions, impressions_in_window
-from carousel.history import build_histories, customer_days
-from carousel.quality import keep_valid, quarantine_rows
-from carousel.run_metrics import SourceCounts, check_reconciled, recorded_run
-from carousel.schemas import conformed_columns
-from carousel.storage import (
-    RAW_SOURCES,
-    check_source_exists,
-    delta_row_count,
-    read_partition,
-    read_source,
-    replace_days,
-    replace_partition,
-    write_delta,
-)
+from carousel.storage import RAW_SOURCES, check_source_exists
 
 log = logging.getLogger("carousel")
-
-RUN_METRICS_TABLE = "run_metrics"
-RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
-
-
-@contextmanager
-def stage(name: str, seconds: dict[str, float] | None = None) -> Iterator[dict]:
-    """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict.
-
-    With `seconds`, the stage's duration is also stored there under `name`.
-    """
-    facts: dict = {}
-    log.info("%s ...", name)
-    started = time.perf_counter()
-    yield facts
-    elapsed = time.perf_counter() - started
-    if seconds is not None:
-        seconds[name] = elapsed
-    details = ", ".join(
-        f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items()
-    )
-    log.info("%s done in %.1f s%s", name, elapsed, f" ({details})" if details else "")
 
 
 def _spark(args: argparse.Namespace) -> SparkSession:
@@ -69,185 +28,6 @@ def _spark(args: argparse.Namespace) -> SparkSession:
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
     )
-
-
-def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
-    """Write synthetic raw sources as Delta tables under `out`; return rows written per source."""
-    from carousel.synthetic import generate_raw
-
-    written = {}
-    for source, frame in generate_raw(spark, config).items():
-        path = os.path.join(out, source)
-        with stage(f"generate {source}") as facts:
-            write_delta(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
-            written[source] = facts["rows"] = delta_row_count(spark, path)
-    return written
-
-
-def build(
-    spark: SparkSession,
-    sources: dict[str, str],
-    out: str,
-    config: HistoryConfig,
-    from_dt: str | None = None,
-    to_dt: str | None = None,
-    run_id: str | None = None,
-) -> dict[str, int]:
-    """Build the training data as Delta tables under `out`, and record the run in `out`/run_metrics.
-
-    Per raw source, the rows that break a rule go to `<source>_quarantine` (replaced, stamped with
-    the run id), and rows read must equal rows kept + rows quarantined before any gold table is
-    touched. Then `customer_histories` and `shown_items` (partitioned by dt) get the window's dt
-    partitions replaced in one atomic commit each: days outside the window stay, a rerun gives
-    the same rows, and a run killed halfway leaves the previous version readable.
-
-    Args:
-        sources: raw source per name of `RAW_SOURCES`: a table name or a path.
-        out: directory of the output tables.
-        config: history length and lookback days.
-        from_dt, to_dt: optional inclusive bounds on the impressions' dt ('yyyy-MM-dd').
-        run_id: the run's id (default: a new one).
-
-    Returns:
-        Rows written per output table.
-
-    Raises:
-        carousel.storage.SourceNotFoundError: a source does not exist.
-        carousel.schemas.SchemaContractError: a source lacks a required column or has one of another type.
-        carousel.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
-    """
-    from_dt = parse_day(from_dt).isoformat() if from_dt else None
-    to_dt = parse_day(to_dt).isoformat() if to_dt else None
-    with recorded_run(spark, os.path.join(out, RUN_METRICS_TABLE), "build", run_id) as record:
-        raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
-        for name in RAW_SOURCES:
-            conformed_columns(raw[name], name)  # a broken contract fails here, before anything is written
-        for name in RAW_SOURCES:
-            with stage(f"{name}_quarantine", record.seconds) as facts:
-                path = os.path.join(out, f"{name}_quarantine")
-                write_delta(quarantine_rows(raw[name], name, run_id=record.run_id), path, partition_by=None)
-                counts = SourceCounts(
-                    name, raw[name].count(), keep_valid(raw[name], name).count(), delta_row_count(spark, path)
-                )
-                record.counts.append(counts)
-                record.rows_written[f"{name}_quarantine"] = counts.rows_quarantined
-                facts.update(read=counts.rows_read, kept=counts.rows_kept, quarantined=counts.rows_quarantined)
-        check_reconciled(record.counts)
-        impressions = impressions_in_window(raw["impressions"], from_dt, to_dt)
-        actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-        gold = {
-            "customer_histories": build_histories(actions, customer_days(impressions), config),
-            "shown_items": explode_impressions(impressions),
-        }
-        for table, frame in gold.items():
-            with stage(table, record.seconds) as facts:
-                path = os.path.join(out, table)
-                replace_days(frame, path, from_dt, to_dt)
-                record.rows_written[table] = facts["rows"] = _rows_in_window(spark, path, from_dt, to_dt)
-    return dict(record.rows_written)
-
-
-def _rows_in_window(spark: SparkSession, path: str, from_dt: str | None, to_dt: str | None) -> int:
-    return impressions_in_window(spark.read.format("delta").load(path), from_dt, to_dt).count()
-
-
-def advance(
-    spark: SparkSession,
-    sources: dict[str, str],
-    state_path: str,
-    out: str,
-    day: str,
-    config: HistoryConfig,
-) -> dict[str, int]:
-    """Add day `day`'s actions to the stored state and write the histories of the day after.
-
-    Reads the state as of `day` from the Delta table at `state_path` (partitioned by `as_of`),
-    building it from the whole history when that partition is missing (the first run), and only
-    `day`'s partitions of the action sources. Writes the state as of `day` + 1, and the
-    `customer_histories` and `shown_items` of `day` + 1 under `out`, each by replacing its
-    partition, so a rerun gives the same tables.
-
-    Returns:
-        Rows written per table (the state counts customers).
-    """
-    from carousel.incremental import advance_state, histories_from_state, initial_state
-
-    next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
-    raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
-    has_state = os.path.isdir(os.path.join(state_path, "_delta_log"))
-    state = read_partition(spark, state_path, "as_of", day) if has_state else None
-    if state is None or state.isEmpty():
-        with stage(f"state as of {day} from the whole history") as facts:
-            actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-            replace_partition(initial_state(actions, day, config), state_path, "as_of", day)
-            state = read_partition(spark, state_path, "as_of", day)
-            facts["customers"] = state.count()
-    day_actions = unify_actions(
-        raw["clicks"].where(F.col("dt") == day),
-        raw["add_to_carts"].where(F.col("dt") == day),
-        raw["orders"].where(F.col("order_date") == F.lit(day).cast("date")),
-    )
-    written = {}
-    with stage(f"state as of {next_day}") as facts:
-        replace_partition(advance_state(state, day_actions, day, config), state_path, "as_of", next_day)
-        advanced = read_partition(spark, state_path, "as_of", next_day)
-        written["state"] = facts["customers"] = advanced.count()
-    impressions = impressions_in_window(raw["impressions"], next_day, next_day)
-    with stage(f"customer_histories of {next_day}") as facts:
-        path = os.path.join(out, "customer_histories")
-        replace_partition(histories_from_state(advanced, customer_days(impressions), config), path, "dt", next_day)
-        written["customer_histories"] = facts["rows"] = read_partition(spark, path, "dt", next_day).count()
-    with stage(f"shown_items of {next_day}") as facts:
-        path = os.path.join(out, "shown_items")
-        replace_partition(explode_impressions(impressions), path, "dt", next_day)
-        written["shown_items"] = facts["rows"] = read_partition(spark, path, "dt", next_day).count()
-    return written
-
-
-def run_local_pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
-    """Run the declarative pipeline over `args.input` and print its summary."""
-    from carousel.local_pipeline import LocalPipeline, run_recorded
-    from carousel.pipeline_settings import PipelineSettings
-
-    settings = PipelineSettings(
-        sources=_sources(args),
-        window_start=args.from_dt,
-        window_end=args.to_dt,
-        history=HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days),
-    )
-    pipeline = LocalPipeline(Path(args.work_dir))
-    with stage("spark-pipelines run"):
-        summary = run_recorded(
-            spark,
-            pipeline,
-            settings,
-            cores=os.cpu_count() or 2,
-            driver_memory=args.driver_memory,
-            shuffle_partitions=args.shuffle_partitions,
-        )
-    for line in summary.lines():
-        print(line)
-    log.info("run metrics: %s", pipeline.run_metrics)
-
-
-def train_locally(spark: SparkSession, args: argparse.Namespace) -> RegisteredBaseline:
-    """Train and register the baseline on local gold tables: the pipeline's published ones unless named."""
-    from carousel.baseline_run import MlflowTarget, baseline_config, train_and_register
-    from carousel.local_pipeline import LocalPipeline, read_published
-    from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
-
-    if args.examples:
-        packed, actions = read_source(spark, args.examples, "examples"), read_source(spark, args.actions, "actions")
-    else:
-        pipeline = LocalPipeline(Path(args.pipeline_dir))
-        packed = read_published(spark, pipeline, TRAINING_EXAMPLES_GOLD)
-        actions = read_published(spark, pipeline, ACTIONS_SILVER)
-    target = MlflowTarget.local(args.mlflow_dir, args.experiment, args.model_name)
-    with stage("train baseline"):
-        registered = train_and_register(packed, actions, baseline_config(args), target, args.report_dir)
-    print(f"registered {registered.model_name} version {registered.model_version} ({registered.model_uri})")
-    print(f"report: {registered.report}")
-    return registered
 
 
 def _synthetic_config(args: argparse.Namespace):
@@ -413,7 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command("carousel", lambda: _run(args), args.verbose)
 
 
+def _history(args: argparse.Namespace) -> HistoryConfig:
+    return HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from carousel import batch
+
     started = time.perf_counter()
     if args.command in ("build", "advance"):
         # A wrong --input or source path fails now, not after Spark has started.
@@ -427,23 +213,44 @@ def _run(args: argparse.Namespace) -> int:
         args.command == "generate" or not os.path.isdir(args.input)
     ):
         target = args.out if args.command == "generate" else args.input
-        generate(spark, target, _synthetic_config(args))
+        batch.generate(spark, target, _synthetic_config(args))
     if args.command in ("build", "run"):
-        config = HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days)
-        written = build(spark, _sources(args), args.out, config, args.from_dt, args.to_dt)
+        written = batch.build(spark, _sources(args), args.out, _history(args), args.from_dt, args.to_dt)
         for table, rows in written.items():
             log.info("wrote %s: %s rows -> %s", table, f"{rows:,}", os.path.join(args.out, table))
     if args.command == "advance":
-        config = HistoryConfig(history_length=args.history_length, lookback_days=args.lookback_days)
-        written = advance(spark, _sources(args), args.state, args.out, args.day, config)
+        written = batch.advance(spark, _sources(args), args.state, args.out, args.day, _history(args))
         for table, rows in written.items():
             log.info("wrote %s: %s rows", table, f"{rows:,}")
     if args.command == "pipeline":
-        run_local_pipeline(spark, args)
+        _pipeline(spark, args)
     if args.command == "train":
-        train_locally(spark, args)
+        _train(spark, args)
     log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)
     return 0
+
+
+def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
+    from carousel.batch import run_local_pipeline
+    from carousel.pipeline_settings import PipelineSettings
+
+    settings = PipelineSettings(
+        sources=_sources(args), window_start=args.from_dt, window_end=args.to_dt, history=_history(args)
+    )
+    for line in run_local_pipeline(spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions):
+        print(line)
+
+
+def _train(spark: SparkSession, args: argparse.Namespace) -> None:
+    from carousel.baseline_run import MlflowTarget, baseline_config
+    from carousel.batch import train_locally
+
+    target = MlflowTarget.local(args.mlflow_dir, args.experiment, args.model_name)
+    registered = train_locally(
+        spark, baseline_config(args), target, args.report_dir, args.pipeline_dir, args.examples, args.actions
+    )
+    print(f"registered {registered.model_name} version {registered.model_version} ({registered.model_uri})")
+    print(f"report: {registered.report}")
 
 
 if __name__ == "__main__":

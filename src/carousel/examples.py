@@ -8,19 +8,11 @@ from pyspark.sql import types as T
 
 from carousel.actions import unify_actions
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.contract import TRAINING_EXAMPLES
 from carousel.history import build_histories
 from carousel.quality import keep_valid
 
-EXAMPLE_COLUMNS = (
-    "dt",
-    "ranking_id",
-    "customer_id",
-    "position",
-    "item_id",
-    "is_order",
-    "actions",
-    "action_types",
-)
+EXAMPLE_COLUMNS = TRAINING_EXAMPLES.column_names
 
 
 def impressions_in_window(impressions: DataFrame, window_start: str | None, window_end: str | None) -> DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from carousel.contract import TRAINING_EXAMPLES_GOLD
 from carousel.examples import EXAMPLE_COLUMNS
 
 SHOWN_FIELDS = ("ranking_id", "position", "item_id", "is_order")
@@ -33,9 +34,7 @@ def pack_training_examples(shown_items: DataFrame, histories: DataFrame) -> Data
             F.col("shown.is_order").alias("labels"),
         )
     )
-    return histories.join(shown, ["dt", "customer_id"]).select(
-        "dt", "customer_id", "actions", "action_types", "ranking_ids", "positions", "item_ids", "labels"
-    )
+    return histories.join(shown, ["dt", "customer_id"]).select(*TRAINING_EXAMPLES_GOLD.column_names)
 
 
 def unpack_training_examples(packed: DataFrame) -> DataFrame:

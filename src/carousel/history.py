@@ -31,8 +31,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.actions import PADDING
 from carousel.config import HistoryConfig
+from carousel.contract import PADDING
 from carousel.quality import keep_valid
 from carousel.schemas import DAY_FORMAT
 

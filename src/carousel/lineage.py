@@ -8,8 +8,8 @@ dataset function is called once, upstream first, to learn what it reads and what
 Nothing is read from disk and nothing is run.
 
 `render_markdown` turns the graph into `docs/lineage.md`: a Mermaid picture by layer, the
-datasets, and a column-by-column description of the gold tables (`GOLD_COLUMN_DESCRIPTIONS`),
-which must name exactly the columns the pipeline produces, so the page cannot drift.
+datasets, and a column-by-column description of the gold tables (`GOLD_COLUMN_DESCRIPTIONS`, from
+`carousel.contract`), which must name exactly the columns the pipeline produces, so the page cannot drift.
 
     python -m carousel.lineage            # rewrite docs/lineage.md
     python -m carousel.lineage --check    # exit 1 when docs/lineage.md is out of date
@@ -32,6 +32,7 @@ from pyspark.pipelines.output import MaterializedView, Output, Sink, StreamingTa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from carousel.contract import DESCRIBED_TABLES
 from carousel.errors import CarouselError
 from carousel.local_pipeline import TRANSFORMATIONS
 from carousel.pipeline_settings import PREFIX, SOURCE_KEYS
@@ -55,54 +56,10 @@ LAYERS: dict[str, str] = {
 
 _LAYER_SUFFIXES = {"_bronze": "bronze", "_quarantine": "quarantine", "_silver": "silver", "_gold": "gold"}
 
-_ACTIONS = (
-    "Item ids (config_id for add-to-carts and orders) of the customer's N most recent valid actions of days "
-    "strictly before dt and on or after dt - lookback_days (a click's or add-to-cart's dt, an order's order_date), "
-    "newest first by event time, ties broken by type (order, add-to-cart, click) then higher item id, "
-    "duplicates kept, 0-padded at the end to exactly N."
-)
-_ACTION_TYPES = "The type of each entry of actions at the same index: 1 click, 2 add-to-cart, 3 order, 0 padding."
-_DT = "The impression day, 'yyyy-MM-dd', of the valid impression rows in the pipeline's window."
-_CUSTOMER_ID = "The customer who was shown the carousel that day (a positive id)."
-_ALIGNED = "one entry per item shown to the customer that day, ordered by (ranking_id, position)"
-
 GOLD_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "customer_histories_gold": {
-        "dt": f"{_DT} Partition column.",
-        "customer_id": _CUSTOMER_ID,
-        "actions": _ACTIONS,
-        "action_types": _ACTION_TYPES,
-    },
-    "training_examples_gold": {
-        "dt": f"{_DT} Partition column.",
-        "customer_id": _CUSTOMER_ID,
-        "actions": _ACTIONS,
-        "action_types": _ACTION_TYPES,
-        "ranking_ids": f"The ranking_id of the impression row each item was shown in, {_ALIGNED}.",
-        "positions": f"The 0-based index of each shown item in its impression row's impressions array, {_ALIGNED}.",
-        "item_ids": f"The id of each shown item (the model's `impressions` input), {_ALIGNED}.",
-        "labels": f"Whether each shown item was ordered (its is_order, the label), {_ALIGNED}.",
-    },
-    "item_vocabulary_gold": {
-        "item_id": "An item id (item_id of clicks and shown items, config_id of add-to-carts and orders).",
-        "item_index": (
-            "Its embedding index: 0 is padding and 1 unknown items (never in the table); known items get 2, 3, ... "
-            "by descending occurrences, ties by ascending item id."
-        ),
-        "occurrences": "How often the item occurs in actions_silver and among the window's shown items.",
-    },
-    "training_examples": {
-        "dt": _DT,
-        "ranking_id": "The id of the ranking (one impression row) the item was shown in.",
-        "customer_id": _CUSTOMER_ID,
-        "position": "The 0-based index of the item in its impression row's impressions array.",
-        "item_id": "The id of the shown item (the model's `impressions` input; map it to an embedding index).",
-        "is_order": "Whether the customer ordered the shown item: the label.",
-        "actions": _ACTIONS,
-        "action_types": _ACTION_TYPES,
-    },
+    name: table.descriptions for name, table in DESCRIBED_TABLES.items()
 }
-"""Table -> column -> one sentence, for every gold table and the per-impression view."""
+"""Table -> column -> one sentence, for every gold table and the per-impression view (`carousel.contract`)."""
 
 
 class LineageError(CarouselError, RuntimeError):
@@ -126,7 +83,7 @@ class MissingColumnDescriptionError(ColumnDescriptionError):
             table,
             column,
             f"table '{table}' column '{column}' has no description: add one to "
-            f"carousel.lineage.GOLD_COLUMN_DESCRIPTIONS['{table}'], then run `{REGENERATE_COMMAND}`",
+            f"the table's columns in carousel.contract, then run `{REGENERATE_COMMAND}`",
         )
 
 
@@ -138,7 +95,7 @@ class UnknownColumnDescriptionError(ColumnDescriptionError):
         super().__init__(
             table,
             column,
-            f"carousel.lineage.GOLD_COLUMN_DESCRIPTIONS describes {what}, which the pipeline does not produce "
+            f"carousel.contract describes {what}, which the pipeline does not produce "
             f"(present: {', '.join(present) or 'none'})",
         )
 
@@ -154,6 +111,7 @@ class Dataset:
         partition_cols: the partition columns of a table, else empty.
         schema: what its flow returns.
         source_file: the file that defines it, relative to the transformations folder.
+        declared_schema: the schema the file declares for a table (DDL), if any.
     """
 
     name: str
@@ -162,6 +120,7 @@ class Dataset:
     partition_cols: tuple[str, ...]
     schema: T.StructType
     source_file: str
+    declared_schema: str | None = None
 
     @property
     def layer(self) -> str:
@@ -458,6 +417,7 @@ def pipeline_graph(
         if output.name not in session.schemas:
             raise LineageError(f"dataset '{output.name}' ({files[output.name]}) has no flow")
         partition_cols = tuple(output.partition_cols or ()) if isinstance(output, Table) else ()
+        declared = output.schema if isinstance(output, Table) and isinstance(output.schema, str) else None
         datasets.append(
             Dataset(
                 output.name,
@@ -466,6 +426,7 @@ def pipeline_graph(
                 partition_cols,
                 session.schemas[output.name],
                 files[output.name],
+                declared,
             )
         )
     return PipelineGraph(tuple(sorted(datasets, key=lambda d: d.name)), tuple(sorted(edges)))

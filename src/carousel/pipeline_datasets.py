@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from carousel import contract
 from carousel.actions import unify_actions
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.gold import pack_training_examples, unpack_training_examples
@@ -29,14 +30,14 @@ from carousel.vocabulary import item_vocabulary
 TableReader = Callable[[str], DataFrame]
 """Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
 
-BRONZE = {source: f"{source}_bronze" for source in RAW_SCHEMAS}
-QUARANTINE = {source: f"{source}_quarantine" for source in RAW_SCHEMAS}
-ACTIONS_SILVER = "actions_silver"
-CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
-TRAINING_EXAMPLES_GOLD = "training_examples_gold"
-TRAINING_EXAMPLES = "training_examples"
-SOURCE_RECONCILIATION = "source_reconciliation"
-ITEM_VOCABULARY_GOLD = "item_vocabulary_gold"
+BRONZE = {source: contract.bronze(source) for source in RAW_SCHEMAS}
+QUARANTINE = {source: contract.quarantine(source) for source in RAW_SCHEMAS}
+ACTIONS_SILVER = contract.ACTIONS_SILVER.name
+CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
+TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
+TRAINING_EXAMPLES = contract.TRAINING_EXAMPLES.name
+SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION
+ITEM_VOCABULARY_GOLD = contract.ITEM_VOCABULARY_GOLD.name
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:

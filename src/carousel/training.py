@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from carousel.contract import LOADER_COLUMNS, UNKNOWN_INDEX
 from carousel.errors import CarouselError
 
 if TYPE_CHECKING:
@@ -47,8 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("carousel")
 
 PARTITION_COLUMN = "dt"
-UNKNOWN_INDEX = 1  # carousel.vocabulary.UNKNOWN_INDEX: the vocabulary module needs Spark, this one must not
-READ_COLUMNS = ("actions", "action_types", "item_ids", "labels")
+READ_COLUMNS = LOADER_COLUMNS
 
 _COMMIT = re.compile(r"(\d{20})\.json")
 _CHECKPOINT = re.compile(r"(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?\.parquet")

@@ -29,47 +29,26 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from carousel.actions import ORDER, PADDING
+from carousel import contract
 from carousel.config import DEFAULT_HISTORY_LENGTH
 from carousel.console import add_verbose_option, configure_logging, knob, parse_table_location_args, run_command
+from carousel.contract import ORDER, PADDING
 from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
 
-CUSTOMER_HISTORIES_GOLD = "customer_histories_gold"
-TRAINING_EXAMPLES_GOLD = "training_examples_gold"
-TRAINING_EXAMPLES_VIEW = "training_examples"
-ACTIONS_SILVER = "actions_silver"
-
-HISTORY_COLUMNS: dict[str, str] = {
-    "dt": "string",
-    "customer_id": "int",
-    "actions": "array<int>",
-    "action_types": "array<tinyint>",
-}
-SHOWN_COLUMNS: dict[str, str] = {
-    "ranking_ids": "array<string>",
-    "positions": "array<int>",
-    "item_ids": "array<int>",
-    "labels": "array<boolean>",
-}
+CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
+TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
+TRAINING_EXAMPLES_VIEW = contract.TRAINING_EXAMPLES.name
+ACTIONS_SILVER = contract.ACTIONS_SILVER.name
+SHOWN_COLUMNS = tuple(column.name for column in contract.SHOWN_COLUMNS)
 
 EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
-    CUSTOMER_HISTORIES_GOLD: HISTORY_COLUMNS,
-    TRAINING_EXAMPLES_GOLD: {**HISTORY_COLUMNS, **SHOWN_COLUMNS},
-    TRAINING_EXAMPLES_VIEW: {
-        "dt": "string",
-        "ranking_id": "string",
-        "customer_id": "int",
-        "position": "int",
-        "item_id": "int",
-        "is_order": "boolean",
-        "actions": "array<int>",
-        "action_types": "array<tinyint>",
-    },
-    # Only the columns the leakage bound reads.
-    ACTIONS_SILVER: {"customer_id": "int", "action_day": "date"},
+    table.name: table.types
+    for table in (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD, contract.TRAINING_EXAMPLES)
 }
-"""Per table, column -> Spark simple type name. Nullability is not compared; extra columns are allowed."""
+# Of actions_silver, only the columns the leakage bound reads.
+EXPECTED_COLUMNS[ACTIONS_SILVER] = {name: contract.ACTIONS_SILVER.types[name] for name in ("customer_id", "action_day")}
+"""Per table, column -> Spark type name (`carousel.contract`); nullability not compared, extra columns allowed."""
 
 REQUIRED_TABLES = (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD)
 OPTIONAL_TABLES = (TRAINING_EXAMPLES_VIEW, ACTIONS_SILVER)

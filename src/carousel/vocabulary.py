@@ -12,9 +12,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-PADDING_INDEX = 0
-UNKNOWN_INDEX = 1
-FIRST_ITEM_INDEX = 2
+from carousel.contract import FIRST_ITEM_INDEX
 
 
 def item_vocabulary(actions: DataFrame, shown_items: DataFrame) -> DataFrame:

@@ -2,11 +2,14 @@
 
 from pyspark import pipelines as dp
 
+from carousel import contract
 from carousel import pipeline_datasets as datasets
 
 
 @dp.materialized_view(
-    name=datasets.ACTIONS_SILVER, comment="One row per valid action: customer, item, type, time, day."
+    name=contract.ACTIONS_SILVER.name,
+    comment=contract.ACTIONS_SILVER.comment,
+    schema=contract.ACTIONS_SILVER.ddl(),
 )
 def actions_silver():
     return datasets.actions_silver(spark.read.table)  # noqa: F821 - the pipeline runtime provides `spark`

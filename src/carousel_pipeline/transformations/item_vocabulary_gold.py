@@ -2,14 +2,16 @@
 
 from pyspark import pipelines as dp
 
+from carousel import contract
 from carousel import pipeline_datasets as datasets
 
 settings = datasets.settings_of(spark)  # noqa: F821 - the pipeline runtime provides `spark`
 
 
 @dp.materialized_view(
-    name=datasets.ITEM_VOCABULARY_GOLD,
-    comment="One row per item id seen in actions or the window's impressions: item_index 2.. by frequency.",
+    name=contract.ITEM_VOCABULARY_GOLD.name,
+    comment=contract.ITEM_VOCABULARY_GOLD.comment,
+    schema=contract.ITEM_VOCABULARY_GOLD.ddl(),
 )
 def item_vocabulary_gold():
     return datasets.item_vocabulary_gold(spark.read.table, settings)  # noqa: F821

@@ -2,9 +2,10 @@
 
 from pyspark import pipelines as dp
 
+from carousel import contract
 from carousel import pipeline_datasets as datasets
 
 
-@dp.temporary_view(name=datasets.TRAINING_EXAMPLES, comment="One row per shown item with its customer-day's history.")
+@dp.temporary_view(name=contract.TRAINING_EXAMPLES.name, comment=contract.TRAINING_EXAMPLES.comment)
 def training_examples():
     return datasets.training_examples(spark.read.table)  # noqa: F821 - the pipeline runtime provides `spark`

@@ -1,0 +1,183 @@
+"""The contract of every table the project writes: name, columns (type, one sentence each) and codes.
+
+The one source of truth for them, free of Spark imports so that the GPU loader reads it as well as
+the pipeline. The pipeline's dataset declarations (schemas with column comments), the gold
+validation, the lineage page, the loader's columns, the public API's column order and the tests
+all derive from it. Types are Spark SQL type names, as `DESCRIBE` and DDL write them. The raw
+inputs' contract is `carousel.schemas.RAW_SCHEMAS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PADDING = 0
+CLICK = 1
+ADD_TO_CART = 2
+ORDER = 3
+ACTION_TYPE_NAMES = {PADDING: "padding", CLICK: "click", ADD_TO_CART: "add-to-cart", ORDER: "order"}
+"""Code of `action_types` -> what it means; an item id of 0 is padding too."""
+
+PADDING_INDEX = 0
+UNKNOWN_INDEX = 1
+FIRST_ITEM_INDEX = 2
+"""Embedding indices of `item_vocabulary_gold`: 0 padding, 1 an item the vocabulary does not know, then known items."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a table the project writes."""
+
+    name: str
+    type: str
+    description: str
+
+    def ddl(self) -> str:
+        """The column as DDL with its description as comment (Unity Catalog shows it)."""
+        comment = self.description.replace("\\", "\\\\").replace("'", "\\'")
+        return f"{self.name} {self.type} COMMENT '{comment}'"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table (or view) the project writes: its name, what a row is, its columns in order."""
+
+    name: str
+    comment: str
+    columns: tuple[ColumnSpec, ...]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def types(self) -> dict[str, str]:
+        """Column name -> Spark SQL type name."""
+        return {column.name: column.type for column in self.columns}
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """Column name -> its one sentence."""
+        return {column.name: column.description for column in self.columns}
+
+    def ddl(self) -> str:
+        """The schema as DDL with column comments, for a dataset declaration's `schema`."""
+        return ", ".join(column.ddl() for column in self.columns)
+
+
+_DT = "The impression day, 'yyyy-MM-dd', of the valid impression rows in the window."
+_CUSTOMER_ID = "The customer who was shown the carousel that day (a positive id)."
+_ALIGNED = "one entry per item shown to the customer that day, ordered by (ranking_id, position)"
+_ACTIONS = (
+    "Item ids (config_id for add-to-carts and orders) of the customer's N most recent valid actions of days "
+    "strictly before dt and on or after dt - lookback_days (a click's or add-to-cart's dt, an order's order_date), "
+    "newest first by event time, ties broken by type (order, add-to-cart, click) then higher item id, "
+    "duplicates kept, 0-padded at the end to exactly N."
+)
+_ACTION_TYPES = "The type of each entry of actions at the same index: 1 click, 2 add-to-cart, 3 order, 0 padding."
+
+HISTORY_COLUMNS = (
+    ColumnSpec("dt", "string", f"{_DT} Partition column."),
+    ColumnSpec("customer_id", "int", _CUSTOMER_ID),
+    ColumnSpec("actions", "array<int>", _ACTIONS),
+    ColumnSpec("action_types", "array<tinyint>", _ACTION_TYPES),
+)
+SHOWN_COLUMNS = (
+    ColumnSpec(
+        "ranking_ids", "array<string>", f"The ranking_id of the impression row each item was shown in, {_ALIGNED}."
+    ),
+    ColumnSpec(
+        "positions",
+        "array<int>",
+        f"The 0-based index of each shown item in its impression row's impressions array, {_ALIGNED}.",
+    ),
+    ColumnSpec("item_ids", "array<int>", f"The id of each shown item (the model's `impressions` input), {_ALIGNED}."),
+    ColumnSpec(
+        "labels", "array<boolean>", f"Whether each shown item was ordered (its is_order, the label), {_ALIGNED}."
+    ),
+)
+
+ACTIONS_SILVER = TableSpec(
+    "actions_silver",
+    "One row per valid action: customer, item, type, time, day.",
+    (
+        ColumnSpec("customer_id", "int", "The customer who acted (a positive id)."),
+        ColumnSpec("item_id", "int", "The item acted on: item_id of a click, config_id of an add-to-cart or order."),
+        ColumnSpec("action_type", "tinyint", "1 click, 2 add-to-cart, 3 order."),
+        ColumnSpec("occurred_at", "timestamp", "When it happened (click_time of a click): orders the history."),
+        ColumnSpec(
+            "action_day", "date", "The day it counts for (a click's or add-to-cart's dt, an order's order_date)."
+        ),
+    ),
+)
+CUSTOMER_HISTORIES_GOLD = TableSpec(
+    "customer_histories_gold",
+    "One row per customer-day: actions and action_types, exactly N each, newest first, 0-padded.",
+    HISTORY_COLUMNS,
+    partition_by=("dt",),
+)
+TRAINING_EXAMPLES_GOLD = TableSpec(
+    "training_examples_gold",
+    "One row per customer-day with impressions: the history once, the shown items and labels as aligned arrays.",
+    HISTORY_COLUMNS + SHOWN_COLUMNS,
+    partition_by=("dt",),
+)
+ITEM_VOCABULARY_GOLD = TableSpec(
+    "item_vocabulary_gold",
+    "One row per item id seen in actions or the window's impressions: item_index 2.. by frequency.",
+    (
+        ColumnSpec(
+            "item_id", "int", "An item id (item_id of clicks and shown items, config_id of add-to-carts and orders)."
+        ),
+        ColumnSpec(
+            "item_index",
+            "int",
+            f"Its embedding index: {PADDING_INDEX} is padding and {UNKNOWN_INDEX} unknown items (never in the table); "
+            f"known items get {FIRST_ITEM_INDEX}, {FIRST_ITEM_INDEX + 1}, ... by descending occurrences, "
+            "ties by ascending item id.",
+        ),
+        ColumnSpec(
+            "occurrences", "bigint", "How often the item occurs in actions_silver and among the window's shown items."
+        ),
+    ),
+)
+TRAINING_EXAMPLES = TableSpec(
+    "training_examples",
+    "One row per impression (shown item): the public API's view of training_examples_gold.",
+    (
+        ColumnSpec("dt", "string", _DT),
+        ColumnSpec("ranking_id", "string", "The id of the ranking (one impression row) the item was shown in."),
+        ColumnSpec("customer_id", "int", _CUSTOMER_ID),
+        ColumnSpec("position", "int", "The 0-based index of the item in its impression row's impressions array."),
+        ColumnSpec(
+            "item_id",
+            "int",
+            "The id of the shown item (the model's `impressions` input; map it to an embedding index).",
+        ),
+        ColumnSpec("is_order", "boolean", "Whether the customer ordered the shown item: the label."),
+        ColumnSpec("actions", "array<int>", _ACTIONS),
+        ColumnSpec("action_types", "array<tinyint>", _ACTION_TYPES),
+    ),
+)
+
+GOLD_TABLES = (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD, ITEM_VOCABULARY_GOLD)
+DESCRIBED_TABLES = {table.name: table for table in (*GOLD_TABLES, TRAINING_EXAMPLES)}
+"""The tables whose columns the lineage page describes one by one."""
+
+SOURCE_RECONCILIATION = "source_reconciliation"
+RUN_METRICS = "run_metrics"
+
+
+def bronze(source: str) -> str:
+    """The bronze table of a raw source: its rows that pass every rule, typed to the contract."""
+    return f"{source}_bronze"
+
+
+def quarantine(source: str) -> str:
+    """The quarantine table of a raw source: its rows that break a rule, with the rules and the raw row."""
+    return f"{source}_quarantine"
+
+
+LOADER_COLUMNS = ("actions", "action_types", "item_ids", "labels")
+"""The columns of `training_examples_gold` the GPU loader reads."""

@@ -29,7 +29,7 @@ test-fast: $(BIN)/carousel
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
 
 lineage: $(BIN)/carousel
-	$(BIN)/python -m carousel.lineage --out docs/lineage.md
+	$(BIN)/python -m carousel.pipeline.lineage --out docs/lineage.md
 
 clean:
 	rm -rf data spark-warehouse metastore_db derby.log

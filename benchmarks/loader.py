@@ -9,7 +9,7 @@
 `dt=yyyy-MM-dd/`, one row per customer-day, N actions each, about 10 shown items each) with pyarrow
 and numpy, one process per file, so a million customer-days need no Spark. The last day is
 2025-06-30. `run` measures, on the table's last day:
-- `read`: disk -> host arrays (`carousel.training.read_day`), seconds and bytes (after dropping
+- `read`: disk -> host arrays (`carousel.loader.read_day`), seconds and bytes (after dropping
   the page cache with `--drop-caches`, where the OS allows it);
 - `to_device`: the first batch of a `DayLoader`, i.e. read + pinned copy + transfer;
 - `gather`: sequences per second of two epochs of batches (B = --batch-size), synchronised;
@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from carousel.training import DayLoader, read_day
+from carousel.loader import DayLoader, read_day
 
 if TYPE_CHECKING:
-    from carousel.train_reference import ModelConfig
+    from carousel.loader.reference import ModelConfig
 
 DAY = "2025-06-30"
 RESULTS = Path("docs/loader_benchmarks.jsonl")
@@ -209,7 +209,7 @@ def run(
     del iterator, batch, loader
 
     if train_batch_sizes:
-        from carousel import train_reference
+        from carousel.loader import reference as train_reference
 
         train_table = train_table or table
         days = table_days(train_table)

@@ -8,21 +8,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
-from carousel.baseline import (
-    FEATURES,
-    BaselineConfig,
-    BaselineInputError,
-    add_item_popularity,
-    calibration,
-    curves,
-    history_features,
-    item_popularity,
-    split_days,
-    time_split,
-    train_baseline,
-)
+from carousel.baseline.features import FEATURES, add_item_popularity, history_features, item_popularity
+from carousel.baseline.metrics import calibration, curves
+from carousel.baseline.model import BaselineConfig, BaselineInputError, split_days, time_split, train_baseline
+from carousel.baseline.report import PLOTS
 from carousel.config import HistoryConfig
-from carousel.evaluation_report import PLOTS
 from carousel.examples import EXAMPLE_COLUMNS, explode_impressions
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days

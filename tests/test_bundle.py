@@ -195,13 +195,13 @@ def test_the_validate_task_calls_an_entry_point_of_the_wheel(job):
     wheel_task = task(job[0], "validate_gold")["python_wheel_task"]
     assert wheel_task["package_name"] == project["name"]
     scripts = project.get("scripts", {})
-    assert scripts.get(wheel_task["entry_point"]) == "carousel.validation:main", (
-        f'pyproject.toml [project.scripts] needs: {wheel_task["entry_point"]} = "carousel.validation:main"'
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.pipeline.validation:main", (
+        f'pyproject.toml [project.scripts] needs: {wheel_task["entry_point"]} = "carousel.pipeline.validation:main"'
     )
 
 
 def test_the_validate_task_parameters_parse(bundle, job):
-    from carousel.validation import build_parser
+    from carousel.pipeline.validation import build_parser
 
     parameters = task(job[0], "validate_gold")["python_wheel_task"]["parameters"]
     args = build_parser().parse_args([with_variable_defaults(p, bundle) for p in parameters])
@@ -222,11 +222,11 @@ def test_the_job_trains_the_baseline_after_validation_on_an_ml_runtime_cluster(b
 
 def test_the_train_task_calls_carousel_train_with_parameters_that_parse(bundle, job, resources):
     tomllib = pytest.importorskip("tomllib")
-    from carousel.baseline_run import build_parser
+    from carousel.baseline.run import build_parser
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     wheel_task = task(job[0], "train_baseline")["python_wheel_task"]
-    assert scripts.get(wheel_task["entry_point"]) == "carousel.baseline_run:main"
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.baseline.run:main"
     experiment, _ = resources["experiments"]["carousel_baseline"]
     model, _ = resources["registered_models"]["carousel_baseline"]
     assert (model["catalog_name"], model["schema_name"]) == ("${var.catalog}", "${var.schema}")

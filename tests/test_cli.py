@@ -127,7 +127,7 @@ def test_advance_names_a_bad_day(spark, tmp_path):
 
 
 def _train_a_few_steps(table: str, days: list[str]) -> dict:
-    train_reference = pytest.importorskip("carousel.train_reference")
+    train_reference = pytest.importorskip("carousel.loader.reference")
     arguments = ["--table", table, "--days", *days, "--batch-size", "16", "--max-steps", "3", "--device", "cpu"]
     return train_reference.main([*arguments, "--item-buckets", "1024"])
 

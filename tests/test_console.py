@@ -97,16 +97,17 @@ def test_any_other_exception_keeps_its_traceback():
 
 
 def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_base():
-    from carousel.baseline import BaselineInputError
+    from carousel.baseline.model import BaselineInputError
     from carousel.config import DayFormatError
-    from carousel.lineage import ColumnDescriptionError, LineageError
-    from carousel.local_pipeline import NothingPublishedError, PipelineRunError
-    from carousel.pipeline_settings import PipelineConfigError
-    from carousel.run_metrics import ReconciliationError
+    from carousel.loader import TrainingTableError
+    from carousel.pipeline.graph import LineageError
+    from carousel.pipeline.lineage import ColumnDescriptionError
+    from carousel.pipeline.local import NothingPublishedError, PipelineRunError
+    from carousel.pipeline.run_metrics import ReconciliationError
+    from carousel.pipeline.settings import PipelineConfigError
+    from carousel.pipeline.validation import GoldValidationError
     from carousel.schemas import SchemaContractError
     from carousel.storage import SourceNotFoundError
-    from carousel.training import TrainingTableError
-    from carousel.validation import GoldValidationError
 
     old_bases = {
         SchemaContractError: ValueError,
@@ -306,7 +307,7 @@ def test_verbose_shows_the_traceback_of_a_missing_column(raw_without_click_time,
 
 
 def test_carousel_validate_names_a_missing_table_in_one_line(spark):
-    from carousel.validation import main
+    from carousel.pipeline.validation import main
 
     with pytest.raises(SystemExit) as raised:
         main(["--schema", "no_such_schema_for_carousel_tests", "--history-length", "3"])
@@ -319,7 +320,7 @@ def test_carousel_validate_names_a_missing_table_in_one_line(spark):
 
 
 def test_carousel_train_names_a_missing_table_in_one_line(spark):
-    from carousel.baseline_run import main
+    from carousel.baseline.run import main
 
     with pytest.raises(SystemExit) as raised:
         main(["--schema", "no_such_schema_for_carousel_tests"])

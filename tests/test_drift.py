@@ -11,10 +11,10 @@ from pyspark.sql import functions as F
 from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_HISTORIES_GOLD
-from carousel.pipeline_datasets import BRONZE, QUARANTINE, RawInput, source_reconciliation
-from carousel.pipeline_settings import SOURCE_KEYS
+from carousel.pipeline.datasets import BRONZE, QUARANTINE, RawInput, source_reconciliation
+from carousel.pipeline.run_metrics import RUN_ID_KEY
+from carousel.pipeline.settings import SOURCE_KEYS
 from carousel.quality import keep_valid, quarantine_rows
-from carousel.run_metrics import RUN_ID_KEY
 from carousel.schemas import ColumnTypeError, MissingColumnError
 from carousel.storage import RAW_SOURCES
 

@@ -12,14 +12,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from carousel.evaluation_report import (  # noqa: E402
-    PLOTS,
-    CalibrationBin,
-    Curve,
-    DataProfile,
-    EvaluationSummary,
-    write_report,
-)
+from carousel.baseline.report import PLOTS, write_report  # noqa: E402
+from carousel.baseline.summary import CalibrationBin, Curve, DataProfile, EvaluationSummary  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -204,7 +198,7 @@ def test_degenerate_summary_does_not_crash(tmp_path: Path, base_rate: float) -> 
 def test_module_imports_without_spark_or_matplotlib() -> None:
     source = Path(__file__).resolve().parents[1] / "src"
     check = (
-        "import sys, carousel.evaluation_report; "
+        "import sys, carousel.baseline.report; "
         "assert 'pyspark' not in sys.modules and 'matplotlib' not in sys.modules, sorted(sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(source)}

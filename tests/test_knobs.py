@@ -7,7 +7,7 @@ import pytest
 from carousel import build_training_examples
 from carousel.config import KNOBS, HistoryConfig, KnobRange, check_knob, check_window, parse_knob
 from carousel.errors import CarouselError, KnobRangeError
-from carousel.pipeline_settings import PipelineConfigError, PipelineSettings
+from carousel.pipeline.settings import PipelineConfigError, PipelineSettings
 
 
 def test_the_ranges():

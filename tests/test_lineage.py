@@ -8,21 +8,18 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from carousel.lineage import (
+from carousel.pipeline.graph import Dataset, LineageError, PipelineGraph, layer_of
+from carousel.pipeline.lineage import (
     GOLD_COLUMN_DESCRIPTIONS,
     REGENERATE_COMMAND,
-    Dataset,
-    LineageError,
     MissingColumnDescriptionError,
-    PipelineGraph,
     UnknownColumnDescriptionError,
-    layer_of,
     mermaid,
-    pipeline_graph,
     render_markdown,
     sync_page,
 )
-from carousel.local_pipeline import TRANSFORMATIONS
+from carousel.pipeline.local import TRANSFORMATIONS
+from carousel.pipeline.recording import pipeline_graph
 from carousel.schemas import RAW_SCHEMAS
 
 LINEAGE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "lineage.md"

@@ -15,15 +15,15 @@ from carousel import build_training_examples
 from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
-from carousel.local_pipeline import STORED_TABLES, LocalPipeline, read_published, run_recorded
-from carousel.pipeline_datasets import (
+from carousel.pipeline.datasets import (
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
     QUARANTINE,
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline_settings import PipelineSettings
+from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
 from carousel.synthetic import SyntheticConfig, generate_raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from carousel.config import HistoryConfig
-from carousel.pipeline_settings import DEFAULT_SOURCES, PipelineConfigError, PipelineSettings
+from carousel.pipeline.settings import DEFAULT_SOURCES, PipelineConfigError, PipelineSettings
 
 
 def settings_from(configuration: dict[str, str]) -> PipelineSettings:

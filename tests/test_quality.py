@@ -9,7 +9,7 @@ from builders import at, day, raw_frames
 from pyspark.sql import functions as F
 from reference import reference_day
 
-from carousel.expectations import expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop
+from carousel.pipeline.expectations import expect_all, expect_all_or_drop, expect_all_or_fail, expect_or_drop
 from carousel.quality import RULES, keep_valid, null_safe_rules, quarantine_rows
 from carousel.storage import RAW_SOURCES
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from carousel.run_metrics import (
+from carousel.pipeline.run_metrics import (
     ReconciliationError,
     SourceCounts,
     check_reconciled,

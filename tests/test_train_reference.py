@@ -13,8 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from benchmarks.loader import DAY, generate, generate_day, run, table_days  # noqa: E402
-from carousel.train_reference import ModelConfig, ReferenceModel, main  # noqa: E402
-from carousel.training import read_day  # noqa: E402
+from carousel.loader import read_day  # noqa: E402
+from carousel.loader.reference import ModelConfig, ReferenceModel, main  # noqa: E402
 
 
 def test_the_model_scores_every_impression_even_without_history():
@@ -74,7 +74,7 @@ def test_the_training_side_imports_on_a_machine_without_spark():
                     raise ImportError("no Spark on this machine: " + name)
 
         sys.meta_path.insert(0, NoSpark())
-        import carousel.training, carousel.train_reference, benchmarks.loader
+        import carousel.loader, carousel.loader.reference, benchmarks.loader
         assert not any(name.split(".")[0] == "pyspark" for name in sys.modules)
         try:
             import carousel.examples

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from pyspark.sql import functions as F  # noqa: E402
 
 from carousel.gold import pack_training_examples  # noqa: E402
-from carousel.training import (  # noqa: E402
+from carousel.loader import (  # noqa: E402
     DayLoader,
     DeltaLogError,
     GoldLayoutError,
@@ -314,7 +314,7 @@ def test_each_day_is_logged_with_its_size_and_times(tables, caplog):
 
 
 def test_a_vocabulary_maps_items_and_actions_to_embedding_indices_on_the_device(spark, tables, tmp_path):
-    from carousel.training import ItemVocabulary
+    from carousel.loader import ItemVocabulary
 
     rows = _gold(spark, tables["delta"])
     # Known: customer 1's D1 actions and its first D1 shown item; everything else is unknown (1); 0 stays 0.

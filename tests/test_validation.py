@@ -11,7 +11,7 @@ from carousel.actions import unify_actions
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.validation import (
+from carousel.pipeline.validation import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,

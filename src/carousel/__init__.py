@@ -1,7 +1,7 @@
 """Training input for the "Our choices for you" transformer: raw behaviour -> N-action histories.
 
 The public names below are imported on first use (PEP 562), so the training side
-(`carousel.training`, `carousel.train_reference`) runs on a GPU box that has torch and pyarrow
+(`carousel.loader`, `carousel.loader.reference`) runs on a GPU box that has torch and pyarrow
 but no Spark.
 """
 

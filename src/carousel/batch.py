@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,8 @@ from carousel.config import HistoryConfig, parse_day
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
+from carousel.pipeline.run_metrics import SourceCounts, check_reconciled, recorded_run
 from carousel.quality import keep_valid, quarantine_rows
-from carousel.run_metrics import SourceCounts, check_reconciled, recorded_run
 from carousel.schemas import conformed_columns
 from carousel.storage import (
     RAW_SOURCES,
@@ -39,9 +40,9 @@ from carousel.storage import (
 )
 
 if TYPE_CHECKING:
-    from carousel.baseline import BaselineConfig
-    from carousel.baseline_run import MlflowTarget, RegisteredBaseline
-    from carousel.pipeline_settings import PipelineSettings
+    from carousel.baseline.model import BaselineConfig
+    from carousel.baseline.run import MlflowTarget, RegisteredBaseline
+    from carousel.pipeline.settings import PipelineSettings
 
 log = logging.getLogger("carousel")
 
@@ -49,15 +50,23 @@ RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt
 
 
 @contextmanager
-def stage(name: str, seconds: dict[str, float] | None = None) -> Iterator[dict]:
+def stage(name: str, seconds: dict[str, float] | None = None, spark: SparkSession | None = None) -> Iterator[dict]:
     """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict.
 
-    With `seconds`, the stage's duration is also stored there under `name`.
+    With `seconds`, the stage's duration is also stored there under `name`. With `spark`, a long
+    stage also logs how far its running Spark tasks have got, every `PROGRESS_EVERY_S` seconds.
     """
     facts: dict = {}
     log.info("%s ...", name)
     started = time.perf_counter()
-    yield facts
+    progress = _Progress(spark, name) if spark is not None else None
+    if progress:
+        progress.start()
+    try:
+        yield facts
+    finally:
+        if progress:
+            progress.stop()
     elapsed = time.perf_counter() - started
     if seconds is not None:
         seconds[name] = elapsed
@@ -67,6 +76,31 @@ def stage(name: str, seconds: dict[str, float] | None = None) -> Iterator[dict]:
     log.info("%s done in %.1f s%s", name, elapsed, f" ({details})" if details else "")
 
 
+PROGRESS_EVERY_S = 10.0
+
+
+class _Progress(threading.Thread):
+    """Logs the share of finished tasks of the running Spark stages, until stopped."""
+
+    def __init__(self, spark: SparkSession, name: str) -> None:
+        super().__init__(name=f"progress of {name}", daemon=True)
+        self._tracker = spark.sparkContext.statusTracker()
+        self._stage = name
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(PROGRESS_EVERY_S):
+            running = [self._tracker.getStageInfo(stage) for stage in self._tracker.getActiveStageIds()]
+            tasks = sum(info.numTasks for info in running if info)
+            done = sum(info.numCompletedTasks for info in running if info)
+            if tasks:
+                log.info("%s: %d%% of the running tasks done (%d of %d)", self._stage, 100 * done // tasks, done, tasks)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
+
+
 def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
     """Write synthetic raw sources as Delta tables under `out`; return rows written per source."""
     from carousel.synthetic import generate_raw
@@ -74,7 +108,7 @@ def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
     written = {}
     for source, frame in generate_raw(spark, config).items():
         path = os.path.join(out, source)
-        with stage(f"generate {source}") as facts:
+        with stage(f"generate {source}", spark=spark) as facts:
             write_delta(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
             written[source] = facts["rows"] = delta_row_count(spark, path)
     return written
@@ -142,7 +176,7 @@ def build(
     Raises:
         carousel.storage.SourceNotFoundError: a source does not exist.
         carousel.schemas.SchemaContractError: a source lacks a required column or has one of another type.
-        carousel.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
+        carousel.pipeline.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
     """
     from_dt = parse_day(from_dt).isoformat() if from_dt else None
     to_dt = parse_day(to_dt).isoformat() if to_dt else None
@@ -223,7 +257,7 @@ def run_local_pipeline(
     spark: SparkSession, settings: PipelineSettings, work_dir: str, driver_memory: str, shuffle_partitions: int
 ) -> list[str]:
     """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary."""
-    from carousel.local_pipeline import LocalPipeline, run_recorded
+    from carousel.pipeline.local import LocalPipeline, run_recorded
 
     pipeline = LocalPipeline(Path(work_dir))
     with stage("spark-pipelines run"):
@@ -260,8 +294,8 @@ def train_locally(
     Returns:
         The registered model, its version and report.
     """
-    from carousel.baseline_run import train_and_register
-    from carousel.local_pipeline import LocalPipeline, read_published
+    from carousel.baseline.run import train_and_register
+    from carousel.pipeline.local import LocalPipeline, read_published
 
     if examples and actions:
         packed, actions_frame = read_source(spark, examples, "examples"), read_source(spark, actions, "actions")

@@ -12,12 +12,20 @@ from dataclasses import fields
 
 from pyspark.sql import SparkSession
 
-from carousel.baseline_run import add_train_options
+from carousel.baseline.run import add_train_options
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_window
 from carousel.console import add_verbose_option, configure_logging, day, knob, number, run_command, whole_number
 from carousel.storage import RAW_SOURCES, check_source_exists
 
 log = logging.getLogger("carousel")
+
+
+def _spark_log(args: argparse.Namespace) -> str:
+    """Where the JVM's own output goes: a log file under the command's work or output directory."""
+    if args.command == "generate":  # not inside the raw data's own folder
+        return os.path.join(os.path.dirname(os.path.abspath(args.out)), "logs", "spark.log")
+    folder = {"pipeline": "work_dir", "train": "mlflow_dir"}.get(args.command, "out")
+    return os.path.join(getattr(args, folder), "logs", "spark.log")
 
 
 def _spark(args: argparse.Namespace) -> SparkSession:
@@ -27,6 +35,7 @@ def _spark(args: argparse.Namespace) -> SparkSession:
         "carousel-cli",
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
+        log_file=_spark_log(args),
     )
 
 
@@ -226,13 +235,15 @@ def _run(args: argparse.Namespace) -> int:
         _pipeline(spark, args)
     if args.command == "train":
         _train(spark, args)
-    log.info("%s finished in %.1f s", args.command, time.perf_counter() - started)
+    log.info(
+        "%s finished in %.1f s; Spark's own output: %s", args.command, time.perf_counter() - started, _spark_log(args)
+    )
     return 0
 
 
 def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     from carousel.batch import run_local_pipeline
-    from carousel.pipeline_settings import PipelineSettings
+    from carousel.pipeline.settings import PipelineSettings
 
     settings = PipelineSettings(
         sources=_sources(args), window_start=args.from_dt, window_end=args.to_dt, history=_history(args)
@@ -242,7 +253,7 @@ def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
 
 
 def _train(spark: SparkSession, args: argparse.Namespace) -> None:
-    from carousel.baseline_run import MlflowTarget, baseline_config
+    from carousel.baseline.run import MlflowTarget, baseline_config
     from carousel.batch import train_locally
 
     target = MlflowTarget.local(args.mlflow_dir, args.experiment, args.model_name)

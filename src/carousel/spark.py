@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -38,6 +42,7 @@ def local_spark(
     shuffle_partitions: int | None = None,
     driver_memory: str | None = None,
     extra_conf: dict[str, str] | None = None,
+    log_file: str | os.PathLike[str] | None = None,
 ) -> SparkSession:
     """Return a local SparkSession with Delta Lake, UTC and the UI off.
 
@@ -47,6 +52,8 @@ def local_spark(
         shuffle_partitions: spark.sql.shuffle.partitions; Spark's default when None.
         driver_memory: e.g. "8g"; only takes effect when no JVM is running yet.
         extra_conf: any further Spark settings, applied last.
+        log_file: where the JVM's own output goes (Ivy's resolution report, Spark's warnings), when
+            this call starts the JVM; by default it shares this process's terminal.
     """
     from delta import configure_spark_with_delta_pip
 
@@ -62,6 +69,33 @@ def local_spark(
     conf.update(extra_conf or {})
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    with child_output_to(log_file):
+        spark = configure_spark_with_delta_pip(builder).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+@contextmanager
+def child_output_to(log_file: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Point this process's stdout and stderr at `log_file` while the body starts child processes, then back.
+
+    A child (the JVM spark-submit starts) keeps the file as its output; this process's own output
+    returns to where it was, so the project's lines stay on the terminal and Spark's go to the file.
+    """
+    if log_file is None:
+        yield
+        return
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(log_file, "ab") as target:
+            os.dup2(target.fileno(), 1)
+            os.dup2(target.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])

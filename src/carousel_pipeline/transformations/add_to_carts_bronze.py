@@ -2,8 +2,8 @@
 
 from pyspark import pipelines as dp
 
-from carousel.expectations import expect_all_or_drop
-from carousel.pipeline_datasets import BRONZE, RawInput
+from carousel.pipeline.datasets import BRONZE, RawInput
+from carousel.pipeline.expectations import expect_all_or_drop
 from carousel.quality import null_safe_rules
 
 raw_add_to_carts = RawInput.open(spark, "add_to_carts")  # noqa: F821 - the pipeline runtime provides `spark`

@@ -3,7 +3,7 @@
 from pyspark import pipelines as dp
 
 from carousel import contract
-from carousel import pipeline_datasets as datasets
+from carousel.pipeline import datasets
 
 settings = datasets.settings_of(spark)  # noqa: F821 - the pipeline runtime provides `spark`
 

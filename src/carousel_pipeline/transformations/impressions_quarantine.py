@@ -2,7 +2,7 @@
 
 from pyspark import pipelines as dp
 
-from carousel.pipeline_datasets import QUARANTINE, RawInput
+from carousel.pipeline.datasets import QUARANTINE, RawInput
 
 raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
 

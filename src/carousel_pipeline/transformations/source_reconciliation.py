@@ -2,7 +2,7 @@
 
 from pyspark import pipelines as dp
 
-from carousel import pipeline_datasets as datasets
+from carousel.pipeline import datasets
 from carousel.schemas import RAW_SCHEMAS
 
 raw_inputs = {source: datasets.RawInput.open(spark, source) for source in RAW_SCHEMAS}  # noqa: F821

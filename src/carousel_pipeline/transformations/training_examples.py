@@ -3,7 +3,7 @@
 from pyspark import pipelines as dp
 
 from carousel import contract
-from carousel import pipeline_datasets as datasets
+from carousel.pipeline import datasets
 
 
 @dp.temporary_view(name=contract.TRAINING_EXAMPLES.name, comment=contract.TRAINING_EXAMPLES.comment)

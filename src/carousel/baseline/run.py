@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from carousel.baseline import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
+from carousel.baseline.model import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
+from carousel.baseline.report import write_report
 from carousel.console import (
     add_verbose_option,
     configure_logging,
@@ -26,10 +27,9 @@ from carousel.console import (
     run_command,
     whole_number,
 )
-from carousel.evaluation_report import write_report
-from carousel.pipeline_datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
+from carousel.pipeline.datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
+from carousel.pipeline.validation import qualified_name
 from carousel.storage import read_source
-from carousel.validation import qualified_name
 
 log = logging.getLogger("carousel")
 

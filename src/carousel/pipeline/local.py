@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel.errors import CarouselError
-from carousel.pipeline_datasets import (
+from carousel.pipeline.datasets import (
     ACTIONS_SILVER,
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
@@ -30,15 +30,7 @@ from carousel.pipeline_datasets import (
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline_settings import (
-    HISTORY_LENGTH_KEY,
-    LOOKBACK_DAYS_KEY,
-    SOURCE_KEYS,
-    WINDOW_END_KEY,
-    WINDOW_START_KEY,
-    PipelineSettings,
-)
-from carousel.run_metrics import (
+from carousel.pipeline.run_metrics import (
     RECONCILIATION_FAILED,
     RUN_ID_KEY,
     SourceCounts,
@@ -47,12 +39,20 @@ from carousel.run_metrics import (
     published_version,
     recorded_run,
 )
+from carousel.pipeline.settings import (
+    HISTORY_LENGTH_KEY,
+    LOOKBACK_DAYS_KEY,
+    SOURCE_KEYS,
+    WINDOW_END_KEY,
+    WINDOW_START_KEY,
+    PipelineSettings,
+)
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
 from carousel.storage import absolute_if_local
 
 log = logging.getLogger("carousel")
 
-TRANSFORMATIONS = Path(__file__).resolve().parents[1] / "carousel_pipeline" / "transformations"
+TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
 PIPELINE_NAME = "carousel_training_input"
 STORED_TABLES = (
     *BRONZE.values(),
@@ -102,8 +102,13 @@ class LocalPipeline:
         return self.warehouse / table
 
     @property
+    def log_file(self) -> Path:
+        """Everything `spark-pipelines` printed in the last run (Ivy, Spark and the pipeline's own events)."""
+        return self.work_dir / "logs" / "spark-pipelines.log"
+
+    @property
     def run_metrics(self) -> Path:
-        """The run-metrics Delta table: one row per fact of every run (see `carousel.run_metrics`)."""
+        """The run-metrics Delta table: one row per fact of every run (see `carousel.pipeline.run_metrics`)."""
         return self.work_dir / "run_metrics"
 
     def write_spec(self, settings: PipelineSettings, run_id: str) -> Path:
@@ -185,11 +190,16 @@ class LocalPipeline:
         tail: list[str] = []
         completed = False
         reason = None  # the pipeline's own words on a failed reconciliation, else buried in a stack trace
-        with subprocess.Popen(
-            command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        ) as process:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            open(self.log_file, "w") as log_file,
+            subprocess.Popen(
+                command, cwd=self.work_dir, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as process,
+        ):
             assert process.stdout is not None
             for line in process.stdout:
+                log_file.write(line)
                 tail = (tail + [line.rstrip()])[-40:]
                 if reason is None and RECONCILIATION_FAILED in line:
                     reason = line[line.index(RECONCILIATION_FAILED) :].strip()
@@ -210,6 +220,7 @@ class LocalPipeline:
             if reason:
                 headline += ": " + reason
             raise PipelineRunError(headline, tail)
+        log.info("spark-pipelines' own output: %s", self.log_file)
         return seconds
 
 
@@ -263,7 +274,7 @@ def run_recorded(
 
     Raises:
         PipelineRunError: the run failed (a failed reconciliation included: the pipeline fails it).
-        carousel.run_metrics.ReconciliationError: the finished run's counts do not add up.
+        carousel.pipeline.run_metrics.ReconciliationError: the finished run's counts do not add up.
     """
     with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
         record.seconds = pipeline.run(

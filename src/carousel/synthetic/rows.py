@@ -1,94 +1,22 @@
-"""Realistic raw inputs at any scale, generated lazily with native Spark expressions only.
-
-Every random draw is a hash of (seed, stream, row key) mapped to [0, 1), so the rows depend on
-the config alone: not on partitioning, task order, executor count or the session time zone.
-Customer activity is lognormal (a few heavy users, many light ones), items follow a Zipf law
-(id 1 is the most popular), and the dirty cases the pipeline must survive are appended as
-extra rows, so the clean rows are the same whatever `dirty_rate` is.
-"""
+"""The demo data's rows, generated lazily with native Spark expressions only (`generate_raw`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel.schemas import DAY_FORMAT, RAW_SCHEMAS
-
-EXTRA_COLUMN = "_ingested_at"
-"""The one column outside the contract that every generated source carries (a timestamp)."""
-
-ACTIVITY_SIGMA = 1.0
-"""Sigma of the lognormal customer activity weight; its mean is 1."""
-
-LOGIN_ACTIVITY_EXPONENT = 0.5
-"""Login odds grow with activity weight ** this; 0 would make logins independent of activity."""
-
-ACTION_MIX: dict[str, float] = {"clicks": 75.0, "add_to_carts": 7.5, "orders": 1.0}
-"""Relative volumes of the action sources (the production ratio of the spec); `SyntheticConfig`'s `mix_*` defaults."""
-
-SIZES_PER_ITEM = 6
-"""simple_id = config_id * 100 + size, size in 1..SIZES_PER_ITEM."""
-
-BAD_DAY_STRINGS = ("2025-13-45", "not-a-date", "")
-"""The unparsable `dt` values the dirty rows use."""
-
-DIRTY_KINDS: dict[str, tuple[str, ...]] = {
-    "clicks": (
-        "null_customer_id",
-        "negative_customer_id",
-        "null_item_id",
-        "negative_item_id",
-        "null_click_time",
-        "click_time_days_after_dt",
-        "null_dt",
-        "bad_dt_month",
-        "bad_dt_text",
-        "bad_dt_empty",
-        "duplicate",
-    ),
-    "add_to_carts": (
-        "null_customer_id",
-        "negative_customer_id",
-        "null_config_id",
-        "negative_config_id",
-        "null_occurred_at",
-        "occurred_at_days_after_dt",
-        "null_dt",
-        "bad_dt_month",
-        "bad_dt_text",
-        "bad_dt_empty",
-        "duplicate",
-    ),
-    "orders": (
-        "null_customer_id",
-        "negative_customer_id",
-        "null_config_id",
-        "negative_config_id",
-        "null_occurred_at",
-        "occurred_at_days_after_order_date",
-        "null_order_date",
-        "duplicate",
-    ),
-    "impressions": (
-        "null_customer_id",
-        "negative_customer_id",
-        "null_dt",
-        "bad_dt_month",
-        "bad_dt_text",
-        "bad_dt_empty",
-        "null_impressions",
-        "empty_impressions",
-        "null_item_id_in_list",
-        "negative_item_id_in_list",
-        "duplicate",
-    ),
-}
-"""Per source, the kinds of dirty rows, in the order a dirty row's kind index refers to."""
+from carousel.synthetic.config import (
+    ACTIVITY_SIGMA,
+    DIRTY_KINDS,
+    EXTRA_COLUMN,
+    SIZES_PER_ITEM,
+    SyntheticConfig,
+)
+from carousel.synthetic.dirty import corrupted, with_contract_types
 
 _MS_PER_DAY = 86_400_000
 _MS_PER_HOUR = 3_600_000
@@ -101,8 +29,6 @@ _ROWS_PER_PARTITION = {
 }
 # Candidate draws per shown slot: enough that Zipf collisions rarely exhaust them.
 _CANDIDATES_PER_SLOT = 3
-# Python ints: `int * 100 + size` must stay inside Spark's int under ANSI arithmetic.
-_MAX_ITEMS = (2**31 - 1 - SIZES_PER_ITEM) // 100
 _CLEAN = -1
 
 # Streams keep the draws of different purposes independent although they share row keys.
@@ -114,156 +40,6 @@ _S_DIRTY_COUNT, _S_DIRTY_PICK, _S_DIRTY_KIND = 20, 21, 22
 _S_LOGIN, _S_SHOWN, _S_FALLBACK, _S_IS_ORDER = 30, 31, 32, 33
 _S_FAVORITE, _S_FAVORITE_PICK, _S_FAVORITE_SLOT, _S_SHOWN_FAVORITE_PICK, _S_SHOWN_FAVORITE_SLOT = 40, 41, 42, 43, 44
 _SOURCE_CODE = {"impressions": 0, "clicks": 1, "add_to_carts": 2, "orders": 3}
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Scale and shape of the generated raw data.
-
-    Attributes:
-        customers: customer ids are 1..customers.
-        window_days: impression days, ending on `window_end`.
-        history_days: days of actions before the window; actions also continue through it.
-        window_end: last impression day (inclusive), 'yyyy-MM-dd'.
-        actions_per_customer_year: mean actions per customer per year, all sources together,
-            split clicks : add-to-carts : orders = 75 : 7.5 : 1.
-        items: item ids are 1..items, id 1 the most popular.
-        items_per_impression: distinct items in each impression row.
-        login_rate: mean fraction of customers with an impression row on a window day.
-        order_rate: mean P(is_order) of a shown item.
-        favorite_items: items each customer keeps coming back to (Zipf-popular draws of their own).
-        favorite_action_rate: share of a customer's actions that are on one of their favorites.
-        favorite_shown_rate: share of the shown-item candidates that are one of the customer's favorites.
-        favorite_order_lift: how many times likelier a shown favorite is ordered than another item;
-            this is the signal a model can learn from the history (1 = none).
-        late_event_rate: fraction of actions whose day partition is the day after their timestamp's.
-        dirty_rate: extra dirty rows per source, as a fraction of its clean rows (0 = clean).
-        seed: same seed and config, same rows.
-        mix_clicks, mix_add_to_carts, mix_orders: relative volumes of the three action sources
-            (three numbers rather than one tuple, so the config survives a JSON round trip).
-        zipf_exponent: s of the item popularity law, P(item k) roughly proportional to k ** -s
-            (1 = the classic 1/k; larger s concentrates the actions on fewer items).
-        login_activity_exponent: a customer's login odds grow with its activity weight ** this:
-            0 = logins independent of activity, 1 = login probability proportional to activity.
-        login_probability_cap: the most P(login on a day) can be, however active the customer.
-        heavy_customer_share: share of customers (picked at random) who are heavy: they act
-            `heavy_actions_per_year` times a year instead of their lognormal share (0 = none).
-        heavy_actions_per_year: mean actions a year of a heavy customer, all sources together;
-            their logins follow it like anyone's (weight = heavy / mean actions a year).
-    """
-
-    customers: int = 20_000
-    window_days: int = 14
-    history_days: int = 365
-    window_end: str = "2025-06-30"
-    actions_per_customer_year: float = 900.0
-    items: int = 50_000
-    items_per_impression: int = 10
-    login_rate: float = 0.1
-    order_rate: float = 0.02
-    favorite_items: int = 5
-    favorite_action_rate: float = 0.3
-    favorite_shown_rate: float = 0.2
-    favorite_order_lift: float = 5.0
-    late_event_rate: float = 0.01
-    dirty_rate: float = 0.001
-    seed: int = 7
-    mix_clicks: float = ACTION_MIX["clicks"]
-    mix_add_to_carts: float = ACTION_MIX["add_to_carts"]
-    mix_orders: float = ACTION_MIX["orders"]
-    zipf_exponent: float = 1.0
-    login_activity_exponent: float = LOGIN_ACTIVITY_EXPONENT
-    login_probability_cap: float = 1.0
-    heavy_customer_share: float = 0.0
-    heavy_actions_per_year: float = 30_000.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.customers <= 2**31 - 1:
-            raise ValueError(f"customers must be in 1..2**31-1, got {self.customers}")
-        if self.window_days < 1:
-            raise ValueError(f"window_days must be at least 1, got {self.window_days}")
-        if self.history_days < 0:
-            raise ValueError(f"history_days must be at least 0, got {self.history_days}")
-        dt.date.fromisoformat(self.window_end)
-        if self.actions_per_customer_year < 0:
-            raise ValueError(f"actions_per_customer_year must be >= 0, got {self.actions_per_customer_year}")
-        if not 1 <= self.items <= _MAX_ITEMS:
-            raise ValueError(f"items must be in 1..{_MAX_ITEMS}, got {self.items}")
-        if not 1 <= self.items_per_impression <= self.items:
-            raise ValueError(f"items_per_impression must be in 1..items, got {self.items_per_impression}")
-        if self.favorite_items < 1:
-            raise ValueError(f"favorite_items must be at least 1, got {self.favorite_items}")
-        if self.favorite_order_lift < 1:
-            raise ValueError(f"favorite_order_lift must be at least 1, got {self.favorite_order_lift}")
-        for name in (
-            "login_rate",
-            "order_rate",
-            "late_event_rate",
-            "dirty_rate",
-            "favorite_action_rate",
-            "favorite_shown_rate",
-            "login_probability_cap",
-            "heavy_customer_share",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if min(self.action_mix.values()) < 0 or sum(self.action_mix.values()) <= 0:
-            raise ValueError(f"the mix_* volumes must be >= 0 with a positive sum, got {self.action_mix}")
-        if self.zipf_exponent <= 0:
-            raise ValueError(f"zipf_exponent must be > 0, got {self.zipf_exponent}")
-        if self.login_activity_exponent < 0:
-            raise ValueError(f"login_activity_exponent must be >= 0, got {self.login_activity_exponent}")
-        if self.heavy_actions_per_year < 0:
-            raise ValueError(f"heavy_actions_per_year must be >= 0, got {self.heavy_actions_per_year}")
-        if self.heavy_customer_share > 0 and self.actions_per_customer_year <= 0:
-            raise ValueError("heavy customers need actions_per_customer_year > 0 (their weight is relative to it)")
-
-    @property
-    def window_start(self) -> dt.date:
-        """First impression day."""
-        return dt.date.fromisoformat(self.window_end) - dt.timedelta(days=self.window_days - 1)
-
-    @property
-    def history_start(self) -> dt.date:
-        """First day an action can happen on."""
-        return self.window_start - dt.timedelta(days=self.history_days)
-
-    @property
-    def action_days(self) -> int:
-        """Number of days actions are spread over: history plus window."""
-        return self.history_days + self.window_days
-
-    @property
-    def action_mix(self) -> dict[str, float]:
-        """Relative volume per action source, in the order of `ACTION_MIX`."""
-        return {"clicks": self.mix_clicks, "add_to_carts": self.mix_add_to_carts, "orders": self.mix_orders}
-
-    def source_share(self, source: str) -> float:
-        """The share of all actions that `source` holds, from the `mix_*` volumes."""
-        mix = self.action_mix
-        return mix[source] / sum(mix.values())
-
-    @property
-    def heavy_weight(self) -> float:
-        """A heavy customer's activity weight: its actions a year over the mean of the others."""
-        if self.actions_per_customer_year <= 0:
-            return 0.0
-        return self.heavy_actions_per_year / self.actions_per_customer_year
-
-    def _unit_weight_actions(self, source: str) -> float:
-        """Clean rows of an action source over the whole period if every customer had activity weight 1."""
-        return self.customers * self.actions_per_customer_year * self.action_days / 365.0 * self.source_share(source)
-
-    def expected_actions(self, source: str) -> float:
-        """Mean number of clean rows of an action source over the whole period (heavy customers included)."""
-        if self.heavy_customer_share == 0:
-            return self._unit_weight_actions(source)
-        mean_weight = 1.0 + self.heavy_customer_share * (self.heavy_weight - 1.0)
-        return self._unit_weight_actions(source) * mean_weight
-
-    def typical_actions(self, source: str) -> float:
-        """Mean clean rows of an action source over the whole period for one customer of activity weight 1."""
-        return self._unit_weight_actions(source) / self.customers
 
 
 def generate_raw(spark: SparkSession, config: SyntheticConfig = SyntheticConfig()) -> dict[str, DataFrame]:
@@ -386,91 +162,10 @@ def _activity_weight(config: SyntheticConfig, customer: Column) -> Column:
     return F.when(_is_heavy(config, customer), F.lit(config.heavy_weight)).otherwise(weight)
 
 
-# ---------------------------------------------------------------------------------------------
-# Dirty rows
-
-
-def _null(source: str, column: str) -> Column:
-    return F.lit(None).cast(RAW_SCHEMAS[source][column].dataType)
-
-
-def _day_overrides(source: str) -> dict[str, dict[str, Column]]:
-    day_column = "order_date" if source == "orders" else "dt"
-    overrides = {f"null_{day_column}": {day_column: _null(source, day_column)}}
-    if source != "orders":
-        # order_date is a DATE, so only the string day partitions can hold unparsable text.
-        for kind, text in zip(("bad_dt_month", "bad_dt_text", "bad_dt_empty"), BAD_DAY_STRINGS, strict=False):
-            overrides[kind] = {"dt": F.lit(text)}
-    return overrides
-
-
-def _first_item_replaced(new_id: Callable[[Column], Column]) -> Column:
-    """The impression list with its first item's id replaced by `new_id(old_id)`."""
-    return F.transform(
-        F.col("impressions"),
-        lambda shown, position: F.when(
-            position == 0,
-            F.struct(new_id(shown["item_id"]).alias("item_id"), shown["is_order"].alias("is_order")),
-        ).otherwise(shown),
-    )
-
-
-def _dirty_overrides(source: str) -> dict[str, dict[str, Column]]:
-    """Per dirty kind, the columns it replaces (a duplicate replaces none)."""
-    overrides: dict[str, dict[str, Column]] = {
-        "null_customer_id": {"customer_id": _null(source, "customer_id")},
-        "negative_customer_id": {"customer_id": -F.col("customer_id")},
-        "duplicate": {},
-    }
-    overrides.update(_day_overrides(source))
-    if source == "impressions":
-        overrides["null_impressions"] = {"impressions": _null(source, "impressions")}
-        empty = F.array().cast(RAW_SCHEMAS[source]["impressions"].dataType)
-        overrides["empty_impressions"] = {"impressions": empty}
-        no_id = _first_item_replaced(lambda old: F.lit(None).cast("int"))
-        overrides["null_item_id_in_list"] = {"impressions": no_id}
-        overrides["negative_item_id_in_list"] = {"impressions": _first_item_replaced(lambda old: -old)}
-        return overrides
-    item = "item_id" if source == "clicks" else "config_id"
-    time = "click_time" if source == "clicks" else "occurred_at"
-    overrides[f"null_{item}"] = {item: _null(source, item)}
-    overrides[f"negative_{item}"] = {item: -F.col(item)}
-    overrides[f"null_{time}"] = {time: _null(source, time)}
-    # Three days on lands after the end of the day after the partition day even for a late event.
-    day = "order_date" if source == "orders" else "dt"
-    overrides[f"{time}_days_after_{day}"] = {time: F.col(time) + F.expr("INTERVAL 3 DAYS")}
-    return overrides
-
-
 def _dirty_kind(config: SyntheticConfig, source: str, *keys: Column) -> Column:
     """Index into DIRTY_KINDS[source], spread evenly over the kinds."""
     kinds = len(DIRTY_KINDS[source])
     return F.floor(_uniform(config.seed, _S_DIRTY_KIND, _SOURCE_CODE[source], *keys) * kinds).cast("int")
-
-
-def _corrupted(rows: DataFrame, source: str) -> DataFrame:
-    """Apply the override of each row's `dirty_kind`; clean rows (kind -1) pass unchanged."""
-    overrides = _dirty_overrides(source)
-    kinds = DIRTY_KINDS[source]
-    assert set(kinds) == set(overrides), f"dirty kinds of {source} and their overrides disagree"
-    columns = []
-    for column in [*RAW_SCHEMAS[source].fieldNames(), EXTRA_COLUMN]:
-        expression = None
-        for index, kind in enumerate(kinds):
-            if column in overrides[kind]:
-                condition = F.col("dirty_kind") == index
-                value = overrides[kind][column]
-                expression = F.when(condition, value) if expression is None else expression.when(condition, value)
-        columns.append(F.col(column) if expression is None else expression.otherwise(F.col(column)).alias(column))
-    return rows.select(*columns)
-
-
-def _with_contract_types(rows: DataFrame, source: str) -> DataFrame:
-    # Casting to the contract's types also makes nested nullability match it exactly.
-    return rows.select(
-        *[F.col(field.name).cast(field.dataType).alias(field.name) for field in RAW_SCHEMAS[source].fields],
-        F.col(EXTRA_COLUMN),
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,8 +265,8 @@ def _actions(spark: SparkSession, config: SyntheticConfig, source: str) -> DataF
         *_action_columns(config, source)
     )
     if config.dirty_rate > 0:
-        rows = _corrupted(rows, source)
-    return _with_contract_types(rows, source)
+        rows = corrupted(rows, source)
+    return with_contract_types(rows, source)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -687,5 +382,5 @@ def _impression_columns(config: SyntheticConfig) -> list[Column]:
 def _impressions(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
     rows = _impression_keys(spark, config).select(*_impression_columns(config))
     if config.dirty_rate > 0:
-        rows = _corrupted(rows, "impressions")
-    return _with_contract_types(rows, "impressions")
+        rows = corrupted(rows, "impressions")
+    return with_contract_types(rows, "impressions")

@@ -20,9 +20,9 @@ from carousel.actions import unify_actions
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.pipeline_settings import PipelineSettings
+from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
+from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import quarantine_rows
-from carousel.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source
 from carousel.vocabulary import item_vocabulary

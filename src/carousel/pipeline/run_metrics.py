@@ -9,7 +9,7 @@ up. The local runners then append one row per fact to a Delta table, `run_metric
 with metrics `rows_read`, `rows_kept`, `rows_quarantined` (subject: a raw source),
 `rows_written` (subject: a table), `seconds` (subject: a stage or a pipeline flow) and, for a
 succeeded local pipeline run, `delta_version` (subject: a table): the version of the table that
-run published (see `carousel.local_pipeline.read_published`). A failed run is recorded too, with
+run published (see `carousel.pipeline.local.read_published`). A failed run is recorded too, with
 status `failed` and its error. On Databricks the pipeline's event log
 holds the same facts; the `source_reconciliation` table is there as well.
 """

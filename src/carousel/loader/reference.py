@@ -1,6 +1,6 @@
-"""A reference training loop over the gold tables: a small transformer fed by `carousel.training.DayLoader`.
+"""A reference training loop over the gold tables: a small transformer fed by `carousel.loader.DayLoader`.
 
-    python -m carousel.train_reference --table data/pipeline/warehouse/training_examples_gold \\
+    python -m carousel.loader.reference --table data/pipeline/warehouse/training_examples_gold \\
         --days 2025-06-29 2025-06-30 --epochs 2 --batch-size 4096
 
 It is the yardstick for the loader, not a model to ship: 2 encoder layers, d = 128, bf16 autocast,
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from carousel.training import Batch, CustomerDayBatch, DayLoader, ItemVocabulary
+from carousel.loader import Batch, CustomerDayBatch, DayLoader, ItemVocabulary
 
 log = logging.getLogger("carousel")
 
@@ -234,8 +234,8 @@ def _log_day(day: str, sequences: int, seconds: float) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    """Entry point of `python -m carousel.train_reference`."""
-    parser = argparse.ArgumentParser(prog="python -m carousel.train_reference", description=__doc__.split("\n")[0])
+    """Entry point of `python -m carousel.loader.reference`."""
+    parser = argparse.ArgumentParser(prog="python -m carousel.loader.reference", description=__doc__.split("\n")[0])
     parser.add_argument("--table", required=True, help="training_examples_gold: a Delta or Parquet directory")
     parser.add_argument("--days", nargs="+", required=True, help="days to train on, in order, yyyy-MM-dd")
     parser.add_argument("--epochs", type=int, default=1, help="passes over each day (default 1)")

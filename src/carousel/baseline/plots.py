@@ -1,0 +1,197 @@
+"""The evaluation report's PNG plots, drawn with matplotlib from an `EvaluationSummary`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carousel.baseline.summary import (
+    EvaluationSummary,
+    bin_label,
+    format_count,
+    format_metric,
+    format_percent,
+    format_ratio,
+)
+
+PLOTS = (
+    "roc.png",
+    "precision_recall.png",
+    "calibration.png",
+    "feature_importance.png",
+    "history_length.png",
+    "action_types.png",
+    "label_rate_by_position.png",
+)
+
+
+# Small figures: the report is read in a browser or a notebook, side by side with its tables.
+_FIGURE_SIZE_INCHES = (6.0, 4.0)
+_DPI = 100
+_MODEL_COLOUR = "tab:blue"
+_REFERENCE_COLOUR = "tab:gray"
+_SECONDARY_COLOUR = "tab:orange"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Plots
+
+
+def draw_plots(summary: EvaluationSummary, out_dir: Path) -> None:
+    """Each file in `PLOTS`, drawn into `out_dir`."""
+    # Figure + the Agg canvas directly, not pyplot: no global figure registry to leak into, no GUI backend chosen.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    drawers = {
+        "roc.png": _draw_roc,
+        "precision_recall.png": _draw_precision_recall,
+        "calibration.png": _draw_calibration,
+        "feature_importance.png": _draw_feature_importance,
+        "history_length.png": _draw_history_length,
+        "action_types.png": _draw_action_types,
+        "label_rate_by_position.png": _draw_label_rate_by_position,
+    }
+    for name in PLOTS:
+        figure = Figure(figsize=_FIGURE_SIZE_INCHES, dpi=_DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        drawers[name](figure.add_subplot(), summary)
+        figure.savefig(out_dir / name)
+        figure.clear()
+
+
+def _thousands_axis(axis) -> None:
+    """Tick labels of a count axis with thousands separators."""
+    from matplotlib.ticker import StrMethodFormatter
+
+    axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
+def _draw_roc(axes, summary: EvaluationSummary) -> None:
+    """The ROC curve against the diagonal of a random score."""
+    axes.plot(
+        summary.roc.x,
+        summary.roc.y,
+        color=_MODEL_COLOUR,
+        label=f"Model (ROC AUC {format_metric(summary.metrics, 'roc_auc')})",
+    )
+    axes.plot([0, 1], [0, 1], linestyle="--", color=_REFERENCE_COLOUR, label="Random score (ROC AUC 0.5)")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("False positive rate (share of non-orders scored above the threshold)")
+    axes.set_ylabel("True positive rate (share of orders)")
+    axes.set_title("ROC curve on the evaluation days")
+    axes.legend(loc="lower right")
+
+
+def _draw_precision_recall(axes, summary: EvaluationSummary) -> None:
+    """The precision-recall curve against the base rate a random score gets."""
+    axes.plot(
+        summary.pr.x,
+        summary.pr.y,
+        color=_MODEL_COLOUR,
+        label=f"Model (PR AUC {format_metric(summary.metrics, 'pr_auc')})",
+    )
+    axes.axhline(
+        summary.base_rate,
+        linestyle="--",
+        color=_REFERENCE_COLOUR,
+        label=f"Random score (precision = base rate {format_percent(summary.base_rate)})",
+    )
+    # Orders are rare, so a fixed 0..1 precision axis would squash the whole curve onto the bottom.
+    highest = max([*summary.pr.y, summary.base_rate], default=0.0)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, min(1.0, highest * 1.1) if highest > 0 else 1.0)
+    axes.set_xlabel("Recall (share of orders found)")
+    axes.set_ylabel("Precision (share of flagged items ordered)")
+    axes.set_title("Precision-recall curve on the evaluation days")
+    axes.legend(loc="upper right")
+
+
+def _draw_calibration(axes, summary: EvaluationSummary) -> None:
+    """Observed order rate against mean prediction per bin, points sized by impressions."""
+    bins = summary.calibration
+    predicted = [calibration_bin.mean_predicted for calibration_bin in bins]
+    observed = [calibration_bin.observed_rate for calibration_bin in bins]
+    impressions = [calibration_bin.impressions for calibration_bin in bins]
+    # Predictions are small probabilities: limits from the data keep the points apart.
+    highest = max([*predicted, *observed], default=0.0)
+    top = highest * 1.1 if highest > 0 else 1.0
+    axes.plot([0, top], [0, top], linestyle="--", color=_REFERENCE_COLOUR, label="Perfectly calibrated")
+    largest = max(impressions, default=0) or 1
+    sizes = [20 + 280 * count / largest for count in impressions]
+    axes.plot(predicted, observed, color=_MODEL_COLOUR, alpha=0.4)
+    axes.scatter(predicted, observed, s=sizes, color=_MODEL_COLOUR, alpha=0.7, label="Bins (size = impressions)")
+    for x, y, count in zip(predicted, observed, impressions, strict=True):
+        axes.annotate(format_count(count), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+    axes.set_xlim(0, top)
+    axes.set_ylim(0, top)
+    axes.set_xlabel("Mean predicted order probability")
+    axes.set_ylabel("Observed order rate")
+    axes.set_title("Calibration on the evaluation days")
+    axes.legend(loc="upper left")
+
+
+def _draw_feature_importance(axes, summary: EvaluationSummary) -> None:
+    """Horizontal bars of feature importance, the most important on top."""
+    ranked = sorted(summary.feature_importances, key=lambda item: item[1], reverse=True)
+    positions = list(range(len(ranked)))
+    axes.barh(positions, [100 * importance for _, importance in ranked], color=_MODEL_COLOUR)
+    axes.set_yticks(positions, labels=[name for name, _ in ranked])
+    axes.invert_yaxis()
+    axes.set_xlabel("Importance (% of the total)")
+    axes.set_title("What drives the predictions")
+
+
+def _draw_history_length(axes, summary: EvaluationSummary) -> None:
+    """Bars of customer-days per history-length bin."""
+    bins = summary.profile.history_lengths
+    positions = list(range(len(bins)))
+    axes.bar(positions, [customer_days for _, _, customer_days in bins], color=_MODEL_COLOUR)
+    axes.set_xticks(positions, labels=[bin_label(first, last) for first, last, _ in bins])
+    _thousands_axis(axes.yaxis)
+    axes.set_xlabel("Actions in the customer's history")
+    axes.set_ylabel("Customer-days")
+    axes.set_title("How long the customers' histories are")
+
+
+def _draw_action_types(axes, summary: EvaluationSummary) -> None:
+    """Bars of actions per action type, each labelled with its share."""
+    counts = summary.profile.action_type_counts
+    total = sum(counts.values())
+    positions = list(range(len(counts)))
+    bars = axes.bar(positions, list(counts.values()), color=_MODEL_COLOUR)
+    axes.bar_label(bars, labels=[format_ratio(count, total) for count in counts.values()], fontsize=8)
+    axes.set_xticks(positions, labels=list(counts))
+    axes.margins(y=0.12)  # room for the share above the tallest bar
+    _thousands_axis(axes.yaxis)
+    axes.set_xlabel("Action type")
+    axes.set_ylabel("Actions in histories")
+    axes.set_title("Which actions the histories hold")
+
+
+def _draw_label_rate_by_position(axes, summary: EvaluationSummary) -> None:
+    """Bars of order rate per carousel position, with impressions per position on a second axis."""
+    rows = summary.profile.label_rate_by_position
+    positions = list(range(len(rows)))
+    rates = [100 * orders / impressions if impressions else 0.0 for _, impressions, orders in rows]
+    bars = axes.bar(positions, rates, color=_MODEL_COLOUR, label="Order rate")
+    axes.bar_label(bars, labels=[format_ratio(orders, impressions) for _, impressions, orders in rows], fontsize=7)
+    axes.set_xticks(positions, labels=[str(position) for position, _, _ in rows])
+    # Headroom above the bars and the line, so the legend on top covers neither.
+    axes.set_ylim(0, 1.45 * max(rates, default=0.0) or 1.0)
+    axes.set_xlabel("Position in the carousel")
+    axes.set_ylabel("Order rate (%)")
+    impressions_axes = axes.twinx()
+    impressions_axes.plot(
+        positions,
+        [impressions for _, impressions, _ in rows],
+        color=_SECONDARY_COLOUR,
+        marker="o",
+        label="Impressions",
+    )
+    impressions_axes.set_ylim(0, 1.45 * max((impressions for _, impressions, _ in rows), default=0) or 1)
+    _thousands_axis(impressions_axes.yaxis)
+    impressions_axes.set_ylabel("Impressions")
+    axes.set_title("Order rate by carousel position")
+    handles = axes.get_legend_handles_labels()[0] + impressions_axes.get_legend_handles_labels()[0]
+    axes.legend(handles=handles, loc="upper center", ncols=2)

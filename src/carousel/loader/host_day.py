@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("carousel")
 
-READ_COLUMNS = LOADER_COLUMNS
 _ALIGNMENT = 256  # bytes; every array in a day's flat buffer starts on this boundary
 
 
@@ -160,17 +159,17 @@ def read_arrow_day(table_path: str | os.PathLike[str], day: str, version: int | 
     table = os.path.abspath(os.fspath(table_path))
     files = live_files(table, day, version)
     dataset = ds.dataset(files, format="parquet")
-    for column in READ_COLUMNS:
+    for column in LOADER_COLUMNS:
         if column not in dataset.schema.names:
             raise GoldLayoutError(table, day, column, f"is missing (columns: {', '.join(dataset.schema.names)})")
-    read = dataset.to_table(columns=list(READ_COLUMNS))
+    read = dataset.to_table(columns=list(LOADER_COLUMNS))
     if read.num_rows == 0:
         raise MissingDayError(table, day, f"its {len(files)} file(s) hold no rows")
     pieces, length = [], None
     for batch in read.to_batches():
         if batch.num_rows == 0:
             continue
-        actions, action_types, item_ids, labels = (batch.column(name) for name in READ_COLUMNS)
+        actions, action_types, item_ids, labels = (batch.column(name) for name in LOADER_COLUMNS)
         action_lengths, action_values = _list_parts(table, day, "actions", actions)
         type_lengths, type_values = _list_parts(table, day, "action_types", action_types)
         if length is None:

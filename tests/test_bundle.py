@@ -30,6 +30,8 @@ PIPELINE_CONFIGURATION_KEYS = {
     "carousel.source.clicks",
     "carousel.source.add_to_carts",
     "carousel.source.orders",
+    "carousel.window_days",
+    "carousel.retention_days",
     "carousel.window_start",
     "carousel.window_end",
     "carousel.history_length",
@@ -111,6 +113,8 @@ def test_the_bundle_defines_the_projects_variables(bundle):
     assert set(bundle["variables"]) >= {
         "catalog",
         "schema",
+        "window_days",
+        "retention_days",
         "window_start",
         "window_end",
         "history_length",
@@ -121,6 +125,7 @@ def test_the_bundle_defines_the_projects_variables(bundle):
         "orders_source",
         "service_principal",
     }
+    assert str(bundle["variables"]["window_days"]["default"]) == "14"
     assert str(bundle["variables"]["history_length"]["default"]) == "1000"
     assert str(bundle["variables"]["lookback_days"]["default"]) == "365"
 
@@ -178,15 +183,36 @@ def test_pipeline_and_job_install_the_wheel_the_artifact_builds(bundle, pipeline
         assert wheel.parent == dist and any(c in wheel.name for c in GLOB_CHARACTERS), wheel
 
 
-def test_the_job_refreshes_the_pipeline_then_validates_gold(job):
+def test_the_job_refreshes_the_pipeline_builds_gold_then_validates_it(job):
     settings, _ = job
-    assert [t["task_key"] for t in settings["tasks"]] == ["refresh_pipeline", "validate_gold", "train_baseline"]
+    assert [t["task_key"] for t in settings["tasks"]] == [
+        "refresh_pipeline",
+        "build_gold",
+        "validate_gold",
+        "train_baseline",
+    ]
     refresh = task(settings, "refresh_pipeline")
     assert refresh["pipeline_task"]["pipeline_id"] == "${resources.pipelines.carousel.id}"
     assert refresh["pipeline_task"]["full_refresh"] is False
+    gold = task(settings, "build_gold")
+    assert gold["depends_on"] == [{"task_key": "refresh_pipeline"}]
     validate = task(settings, "validate_gold")
-    assert validate["depends_on"] == [{"task_key": "refresh_pipeline"}]
-    assert validate["environment_key"] in {e["environment_key"] for e in settings["environments"]}
+    assert validate["depends_on"] == [{"task_key": "build_gold"}]
+    for step in (gold, validate):
+        assert step["environment_key"] in {e["environment_key"] for e in settings["environments"]}
+
+
+def test_the_gold_task_calls_carousel_gold_with_parameters_that_parse(bundle, job):
+    tomllib = pytest.importorskip("tomllib")
+    from carousel.pipeline.gold_step import build_parser
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    wheel_task = task(job[0], "build_gold")["python_wheel_task"]
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.pipeline.gold_step:main"
+    args = build_parser().parse_args([with_variable_defaults(p, bundle) for p in wheel_task["parameters"]])
+    assert (args.catalog, args.schema) == ("main", "carousel")
+    assert (args.window_days, args.window_start, args.window_end, args.retention_days) == (14, None, None, 0)
+    assert (args.history_length, args.lookback_days) == (1000, 365)
 
 
 def test_the_validate_task_calls_an_entry_point_of_the_wheel(job):

@@ -1,4 +1,11 @@
-"""The declarative pipeline end to end: `spark-pipelines run` twice on tiny dirty data."""
+"""The declarative pipeline end to end over landed Delta sources: two daily updates, one killed and run again.
+
+Update 1 ingests the tiny dirty data; one more day is then landed (`generate_next_day`); update 2
+is killed as soon as one of its streams has committed, and run again. The tables must then equal
+the core functions over all raw rows (each row once: none lost, none twice), the gold tables the
+rolling window of the newest two days, and the run metrics must show that update 2 took in
+exactly the new day's rows.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +13,28 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from builders import example_tuples
 from pyspark.sql import functions as F
 
 from carousel import build_training_examples
-from carousel.batch import build
+from carousel.actions import unify_actions
+from carousel.batch import RAW_PARTITION_COLUMN, build, generate_next_day
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
 from carousel.pipeline.datasets import (
+    ACTIONS_SILVER,
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
     QUARANTINE,
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline.local import GOLD_STEP, STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline.run_metrics import ROWS_PROCESSED
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
@@ -36,156 +48,185 @@ TINY = SyntheticConfig(
     actions_per_customer_year=1500,
     dirty_rate=0.1,
 )
-WINDOW_START, WINDOW_END = "2025-06-29", "2025-06-30"  # leaves the first window day out
+WINDOW_DAYS = 2
+FIRST_WINDOW = ("2025-06-29", "2025-06-30")  # the newest two of the three generated impression days
+NEXT_DAY = "2025-07-01"
+SECOND_WINDOW = ("2025-06-30", NEXT_DAY)
 HISTORY = HistoryConfig(history_length=5, lookback_days=7)
+STREAMED = (*BRONZE.values(), *QUARANTINE.values(), ACTIONS_SILVER)
+
+
+def _rows(frame) -> list[tuple]:
+    return sorted(map(tuple, frame.collect()), key=repr)
 
 
 @pytest.fixture(scope="module")
-def pipeline_runs(spark, tmp_path_factory):
-    """Raw sources on disk, and the tables of two pipeline runs in a row over them."""
+def daily_updates(spark, tmp_path_factory):
+    """Raw sources on disk; update 1; one more day landed; update 2 killed once a stream committed; update 2 again."""
     root = tmp_path_factory.mktemp("pipeline")
+    raw_dir = root / "raw"
     for source, frame in generate_raw(spark, TINY).items():
-        frame.write.format("delta").save(str(root / "raw" / source))
-    sources = {source: str(root / "raw" / source) for source in RAW_SOURCES}
-    settings = PipelineSettings(sources=sources, window_start=WINDOW_START, window_end=WINDOW_END, history=HISTORY)
+        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(raw_dir / source))
+    sources = {source: str(raw_dir / source) for source in RAW_SOURCES}
+    settings = PipelineSettings(sources=sources, window_days=WINDOW_DAYS, history=HISTORY)
     pipeline = LocalPipeline(root / "work")
 
     def snapshot() -> dict[str, list[tuple]]:
-        """Every stored table's rows; the run id, which differs on purpose, is compared apart."""
-        tables = {}
-        for table in STORED_TABLES:
-            frame = spark.read.format("delta").load(str(pipeline.table_path(table)))
-            tables[table] = sorted(map(tuple, frame.drop("run_id").collect()), key=repr)
-            if "run_id" in frame.columns:
-                tables[f"{table}.run_id"] = sorted({row.run_id for row in frame.select("run_id").collect()})
-        return tables
+        return {
+            table: _rows(spark.read.format("delta").load(str(pipeline.table_path(table)))) for table in STORED_TABLES
+        }
 
+    first_rows = {source: read_source(spark, path).count() for source, path in sources.items()}
     first_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     first = snapshot()
-    killed = _killed_while_writing_gold(spark, root, pipeline)
+    day, landed = generate_next_day(spark, str(raw_dir), TINY)
+    assert day == NEXT_DAY
+    killed = _killed_once_a_stream_commits(spark, raw_dir, pipeline)
     second_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
-    second = snapshot()
     raw = {source: read_source(spark, path) for source, path in sources.items()}
-    return raw, pipeline, first, second, first_summary, second_summary, killed
-
-
-def _killed_while_writing_gold(spark, root, pipeline: LocalPipeline) -> dict[str, list[tuple]]:
-    """Start `carousel pipeline` on the same data, SIGKILL it once the gold flow runs; what readers then see."""
-    command = [
-        sys.executable, "-m", "carousel.cli", "pipeline", "--input", str(root / "raw"), "--work-dir",
-        str(pipeline.work_dir), "--from-dt", WINDOW_START, "--to-dt", WINDOW_END,
-        "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
-        "--shuffle-partitions", "4", "--driver-memory", "2g",
-    ]  # fmt: skip
-    with subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    ) as process:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if f"pipeline: {CUSTOMER_HISTORIES_GOLD} running" in line:
-                os.killpg(process.pid, signal.SIGKILL)  # the runner, spark-pipelines and its JVM
-                break
-        else:
-            pytest.fail(f"the pipeline ended (exit {process.wait()}) before its gold flow ran")
-        process.wait()
     return {
-        table: sorted(map(tuple, read_published(spark, pipeline, table).drop("run_id").collect()), key=repr)
-        for table in STORED_TABLES
+        "raw": raw,
+        "pipeline": pipeline,
+        "first": first,
+        "second": snapshot(),
+        "first_rows": first_rows,
+        "landed": landed,
+        "summaries": (first_summary, second_summary),
+        "killed": killed,
     }
 
 
+def _commits(pipeline: LocalPipeline) -> set[str]:
+    return {
+        f"{table}/{name}"
+        for table in STREAMED
+        if (pipeline.table_path(table) / "_delta_log").is_dir()
+        for name in os.listdir(pipeline.table_path(table) / "_delta_log")
+        if name.endswith(".json")
+    }
+
+
+def _killed_once_a_stream_commits(spark, raw_dir: Path, pipeline: LocalPipeline) -> dict[str, list[tuple]]:
+    """Start `carousel pipeline` on the landed day, SIGKILL it at its first streaming commit; what readers then see."""
+    command = [
+        sys.executable, "-m", "carousel.cli", "pipeline", "--input", str(raw_dir), "--work-dir",
+        str(pipeline.work_dir), "--window-days", str(WINDOW_DAYS),
+        "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
+        "--shuffle-partitions", "4", "--driver-memory", "2g",
+    ]  # fmt: skip
+    before = _commits(pipeline)
+    deadline = time.monotonic() + 300
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    ) as process:
+        while process.poll() is None and time.monotonic() < deadline and not _commits(pipeline) - before:
+            time.sleep(0.01)  # polling the file system, not waiting for time to pass
+        committed = _commits(pipeline) - before
+        os.killpg(process.pid, signal.SIGKILL)  # the runner, spark-pipelines and its JVM
+        process.wait()
+    assert committed, "the pipeline ended or timed out before any stream committed"
+    return {table: _rows(read_published(spark, pipeline, table).drop("run_id")) for table in STORED_TABLES}
+
+
+def _without_run_id(rows: list[tuple], frame_columns: list[str]) -> list[tuple]:
+    keep = [index for index, name in enumerate(frame_columns) if name != "run_id"]
+    return sorted((tuple(row[index] for index in keep) for row in rows), key=repr)
+
+
 @pytest.mark.slow
-def test_every_raw_row_is_kept_or_quarantined_with_its_rules(spark, pipeline_runs):
-    raw, pipeline, first, _, summary, _, _ = pipeline_runs
-    reconciliation = {row[0]: row[1:] for row in first[SOURCE_RECONCILIATION]}
+def test_every_raw_row_is_kept_or_quarantined_once_with_its_rules(spark, daily_updates):
+    raw, pipeline, second = daily_updates["raw"], daily_updates["pipeline"], daily_updates["second"]
+    first_summary, second_summary = daily_updates["summaries"]
+    reconciliation = {row[1]: row[2:] for row in second[SOURCE_RECONCILIATION]}
+    newly_quarantined = {}
     for source in RAW_SOURCES:
-        bronze, quarantine = first[BRONZE[source]], first[QUARANTINE[source]]
-        assert raw[source].count() == len(bronze) + len(quarantine), source
+        bronze, quarantine = second[BRONZE[source]], second[QUARANTINE[source]]
         assert reconciliation[source] == (raw[source].count(), len(bronze), len(quarantine))
-        assert len(quarantine) > 0, f"the tiny data should hold dirty {source}"
-        assert bronze == sorted(map(tuple, keep_valid(raw[source], source).collect()), key=repr)
-        expected_quarantine = quarantine_rows(raw[source], source).drop("run_id")
-        assert quarantine == sorted(map(tuple, expected_quarantine.collect()), key=repr)
-        assert first[f"{QUARANTINE[source]}.run_id"] == [summary.run_id]
-        assert summary.rows[QUARANTINE[source]] == len(quarantine)
-    assert sum(n for (source, _), n in summary.quarantined_by_rule.items() if source == "clicks") >= len(
-        first[QUARANTINE["clicks"]]
-    )
+        assert bronze == _rows(keep_valid(raw[source], source)), source
+        stored = spark.read.format("delta").load(str(pipeline.table_path(QUARANTINE[source])))
+        assert _without_run_id(quarantine, stored.columns) == _rows(quarantine_rows(raw[source], source).drop("run_id"))
+        # Rows are quarantined once, by the update that took them in: update 1's keep its run id.
+        earlier = daily_updates["first"][QUARANTINE[source]]
+        earlier_rows = {repr(row) for row in earlier}
+        assert earlier_rows <= {repr(row) for row in quarantine}
+        run_id = stored.columns.index("run_id")
+        assert {row[run_id] for row in earlier} == {first_summary.run_id}
+        assert first_summary.run_id not in {row[run_id] for row in quarantine if repr(row) not in earlier_rows}
+        newly_quarantined[source] = len(quarantine) - len(earlier)
+    # A day of 150 customers holds a few orders only, but dirty clicks for sure.
+    assert newly_quarantined["clicks"] > 0, newly_quarantined
+    assert second[ACTIONS_SILVER] == _rows(unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"]))
+    assert second_summary.rows[ACTIONS_SILVER] == len(second[ACTIONS_SILVER])
 
 
 @pytest.mark.slow
-def test_carousel_build_writes_the_pipelines_gold_rows(spark, pipeline_runs, tmp_path):
-    _, pipeline, *_ = pipeline_runs
-    sources = {source: str(pipeline.work_dir.parent / "raw" / source) for source in RAW_SOURCES}
-    build(spark, sources, str(tmp_path / "gold"), HISTORY, WINDOW_START, WINDOW_END)
-    for table in (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD):
-        built = spark.read.format("delta").load(str(tmp_path / "gold" / table))
-        published = spark.read.format("delta").load(str(pipeline.table_path(table)))
-        assert built.columns == published.columns, table
-        assert sorted(map(tuple, built.collect()), key=repr) == sorted(map(tuple, published.collect()), key=repr)
-        assert built.count() > 0, table
+def test_update_2_took_in_exactly_the_landed_day(spark, daily_updates):
+    pipeline = daily_updates["pipeline"]
+    first_summary, second_summary = daily_updates["summaries"]
+    metrics = spark.read.format("delta").load(str(pipeline.run_metrics)).where(F.col("metric") == ROWS_PROCESSED)
+    for summary, expected in ((first_summary, daily_updates["first_rows"]), (second_summary, daily_updates["landed"])):
+        recorded = {row.subject: row.value for row in metrics.where(F.col("run_id") == summary.run_id).collect()}
+        assert recorded == {source: float(rows) for source, rows in expected.items()}
+        assert summary.rows_processed == expected
+    assert all(rows > 0 for rows in daily_updates["landed"].values())
 
 
 @pytest.mark.slow
-def test_gold_equals_the_core_functions(spark, pipeline_runs):
-    raw, pipeline, _, _, _, _, _ = pipeline_runs
-    impressions = raw["impressions"].where(F.col("dt").between(WINDOW_START, WINDOW_END))
+def test_gold_holds_the_rolling_window_and_equals_the_core_functions(spark, daily_updates):
+    raw, pipeline = daily_updates["raw"], daily_updates["pipeline"]
+    for snapshot, window in ((daily_updates["first"], FIRST_WINDOW), (daily_updates["second"], SECOND_WINDOW)):
+        assert {row[0] for row in snapshot[CUSTOMER_HISTORIES_GOLD]} == set(window)
+        assert {row[0] for row in snapshot[TRAINING_EXAMPLES_GOLD]} == set(window)
+    impressions = raw["impressions"].where(F.col("dt").between(*SECOND_WINDOW))
     expected = build_training_examples(
         impressions, raw["clicks"], raw["add_to_carts"], raw["orders"], HISTORY.history_length, HISTORY.lookback_days
     )
-    gold = spark.read.format("delta").load(str(pipeline.table_path("training_examples_gold")))
-    actual = example_tuples(unpack_training_examples(gold))
-    assert actual == example_tuples(expected)
-    assert {row[0] for row in actual} == {WINDOW_START, WINDOW_END}
-    histories = spark.read.format("delta").load(str(pipeline.table_path("customer_histories_gold")))
+    gold = spark.read.format("delta").load(str(pipeline.table_path(TRAINING_EXAMPLES_GOLD)))
+    assert example_tuples(unpack_training_examples(gold)) == example_tuples(expected)
+    histories = spark.read.format("delta").load(str(pipeline.table_path(CUSTOMER_HISTORIES_GOLD)))
     assert histories.count() == gold.count()
 
 
 @pytest.mark.slow
-def test_second_run_gives_the_same_tables(pipeline_runs):
-    _, _, first, second, first_summary, second_summary, _ = pipeline_runs
-    assert first_summary.run_id != second_summary.run_id
-    run_ids = {table for table in first if table.endswith(".run_id")}
-    assert run_ids == {f"{table}.run_id" for table in (*QUARANTINE.values(), SOURCE_RECONCILIATION)}
-    assert all(first[table] == [first_summary.run_id] for table in run_ids)
-    assert all(second[table] == [second_summary.run_id] for table in run_ids)
-    first = {table: rows for table, rows in first.items() if table not in run_ids}
-    second = {table: rows for table, rows in second.items() if table not in run_ids}
-    assert {table: len(rows) for table, rows in second.items()} == {table: len(rows) for table, rows in first.items()}
-    assert second == first
+def test_carousel_build_writes_the_pipelines_gold_rows(spark, daily_updates, tmp_path):
+    pipeline = daily_updates["pipeline"]
+    sources = {source: str(pipeline.work_dir.parent / "raw" / source) for source in RAW_SOURCES}
+    build(spark, sources, str(tmp_path / "gold"), HISTORY, *SECOND_WINDOW)
+    for table in (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD):
+        built = spark.read.format("delta").load(str(tmp_path / "gold" / table))
+        published = spark.read.format("delta").load(str(pipeline.table_path(table)))
+        assert built.columns == published.columns, table
+        assert _rows(built) == _rows(published)
+        assert built.count() > 0, table
 
 
 @pytest.mark.slow
-def test_every_run_is_recorded_in_the_run_metrics_table(spark, pipeline_runs):
-    raw, pipeline, first, _, first_summary, second_summary, _ = pipeline_runs
+def test_every_run_is_recorded_in_the_run_metrics_table(spark, daily_updates):
+    raw, pipeline, second = daily_updates["raw"], daily_updates["pipeline"], daily_updates["second"]
+    first_summary, second_summary = daily_updates["summaries"]
     metrics = spark.read.format("delta").load(str(pipeline.run_metrics))
-    for summary in (first_summary, second_summary):
-        rows = metrics.where(F.col("run_id") == summary.run_id).collect()
-        assert {(row.command, row.status, row.error) for row in rows} == {("pipeline", "succeeded", None)}
-        recorded = {(row.subject, row.metric): row.value for row in rows}
-        for source in RAW_SOURCES:
-            assert recorded[(source, "rows_read")] == raw[source].count()
-            assert recorded[(source, "rows_kept")] == len(first[BRONZE[source]])
-            assert recorded[(source, "rows_quarantined")] == len(first[QUARANTINE[source]])
-        for table in STORED_TABLES:
-            assert recorded[(table, "rows_written")] == len(first[table])
-        assert recorded[("customer_histories_gold", "seconds")] >= 0
-
-
-@pytest.mark.slow
-def test_a_run_killed_while_writing_gold_leaves_the_published_tables_and_the_next_run_completes(spark, pipeline_runs):
-    _, pipeline, first, second, first_summary, second_summary, killed = pipeline_runs
-    published_first = {table: rows for table, rows in first.items() if not table.endswith(".run_id")}
-    assert killed == published_first  # readable, and unchanged
-    assert all(killed[table] for table in (CUSTOMER_HISTORIES_GOLD, "training_examples_gold"))
-    # The killed run could not record itself: the run-metrics table holds the two that finished.
-    metrics = spark.read.format("delta").load(str(pipeline.run_metrics))
+    # The killed run could not record itself: the table holds the two that finished.
     assert {row.run_id for row in metrics.select("run_id").distinct().collect()} == {
         first_summary.run_id,
         second_summary.run_id,
     }
+    rows = metrics.where(F.col("run_id") == second_summary.run_id).collect()
+    assert {(row.command, row.status, row.error) for row in rows} == {("pipeline", "succeeded", None)}
+    recorded = {(row.subject, row.metric): row.value for row in rows}
+    for source in RAW_SOURCES:
+        assert recorded[(source, "rows_read")] == raw[source].count()
+        assert recorded[(source, "rows_kept")] == len(second[BRONZE[source]])
+        assert recorded[(source, "rows_quarantined")] == len(second[QUARANTINE[source]])
     for table in STORED_TABLES:
-        assert (
-            sorted(map(tuple, read_published(spark, pipeline, table).drop("run_id").collect()), key=repr)
-            == (second[table])
-        )
+        assert recorded[(table, "rows_written")] == len(second[table])
+    assert recorded[(GOLD_STEP, "seconds")] >= 0
+    assert recorded[(BRONZE["clicks"], "seconds")] >= 0
+
+
+@pytest.mark.slow
+def test_a_killed_update_leaves_the_published_tables_and_the_rerun_completes(spark, daily_updates):
+    pipeline, first, second = daily_updates["pipeline"], daily_updates["first"], daily_updates["second"]
+    for table in STORED_TABLES:
+        stored = spark.read.format("delta").load(str(pipeline.table_path(table)))
+        assert daily_updates["killed"][table] == _without_run_id(first[table], stored.columns), table
+        assert _rows(read_published(spark, pipeline, table)) == second[table], table

@@ -14,7 +14,12 @@ def settings_from(configuration: dict[str, str]) -> PipelineSettings:
 
 def test_defaults_when_nothing_is_configured():
     assert settings_from({}) == PipelineSettings(
-        sources=DEFAULT_SOURCES, window_start=None, window_end=None, history=HistoryConfig(1000, 365)
+        sources=DEFAULT_SOURCES,
+        window_start=None,
+        window_end=None,
+        window_days=14,
+        retention_days=0,
+        history=HistoryConfig(1000, 365),
     )
 
 
@@ -25,6 +30,7 @@ def test_every_key_overrides_its_default():
             "carousel.source.clicks": "/landing/clicks",
             "carousel.window_start": "2025-06-17",
             "carousel.window_end": " 2025-06-30 ",
+            "carousel.window_days": "7",
             "carousel.history_length": "100",
             "carousel.lookback_days": "30",
         }
@@ -33,12 +39,13 @@ def test_every_key_overrides_its_default():
     assert settings.sources["clicks"] == "/landing/clicks"
     assert settings.sources["orders"] == DEFAULT_SOURCES["orders"]
     assert (settings.window_start, settings.window_end) == ("2025-06-17", "2025-06-30")
+    assert settings.window_days == 7
     assert settings.history == HistoryConfig(100, 30)
 
 
-def test_empty_window_bounds_mean_unbounded():
-    settings = settings_from({"carousel.window_start": "", "carousel.window_end": ""})
-    assert (settings.window_start, settings.window_end) == (None, None)
+def test_empty_window_settings_mean_the_default_rolling_window():
+    settings = settings_from({"carousel.window_start": "", "carousel.window_end": "", "carousel.window_days": ""})
+    assert (settings.window_start, settings.window_end, settings.window_days) == (None, None, 14)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +56,8 @@ def test_empty_window_bounds_mean_unbounded():
         ("carousel.history_length", "ten"),
         ("carousel.history_length", "0"),
         ("carousel.lookback_days", "-3"),
+        ("carousel.window_days", "0"),
+        ("carousel.window_days", "two weeks"),
     ],
 )
 def test_malformed_value_names_the_key(key, value):

@@ -7,6 +7,7 @@ the output of `carousel build`, `carousel advance` and the declarative pipeline 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -23,6 +24,7 @@ from pyspark.sql import functions as F
 from carousel import contract
 from carousel.actions import unify_actions
 from carousel.config import HistoryConfig, parse_day
+from carousel.errors import CarouselError
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
@@ -112,6 +114,46 @@ def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
             write_delta(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
             written[source] = facts["rows"] = delta_row_count(spark, path)
     return written
+
+
+class NoDataYetError(CarouselError, FileNotFoundError):
+    """`generate --next-day` found no raw impressions to follow; the message names the folder."""
+
+
+def newest_impression_day(spark: SparkSession, impressions: str) -> str | None:
+    """The newest `dt` among the valid rows of the raw impressions at `impressions`, or None when it has none."""
+    valid = keep_valid(read_source(spark, impressions, "impressions"), "impressions")
+    return valid.agg(F.max("dt").alias("newest")).first()["newest"]
+
+
+def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[str, int]]:
+    """Append one more day of synthetic raw data to the Delta tables under `out`: the day after the newest impressions.
+
+    The day is generated as a one-day period of `config` (its customers, rates and seed), so a
+    dirty rate gives that day its dirty rows, and its late events land in the following partition.
+
+    Returns:
+        The new day ('yyyy-MM-dd') and the rows appended per source.
+
+    Raises:
+        NoDataYetError: `out` holds no raw impressions with a valid day.
+    """
+    from carousel.synthetic import generate_raw
+
+    impressions = os.path.join(out, "impressions")
+    newest = newest_impression_day(spark, impressions) if os.path.isdir(impressions) else None
+    if newest is None:
+        raise NoDataYetError(f"no raw impressions with a valid day under {out}: run `carousel generate` first")
+    day = (parse_day(newest) + dt.timedelta(days=1)).isoformat()
+    one_day = dataclasses.replace(config, window_end=day, window_days=1, history_days=0)
+    appended = {}
+    for source, frame in generate_raw(spark, one_day).items():
+        path = os.path.join(out, source)
+        with stage(f"generate {source} of {day}", spark=spark) as facts:
+            before = delta_row_count(spark, path)
+            frame.write.format("delta").mode("append").partitionBy(RAW_PARTITION_COLUMN[source]).save(path)
+            appended[source] = facts["rows"] = delta_row_count(spark, path) - before
+    return day, appended
 
 
 def write_gold(

@@ -103,6 +103,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
 
     generate_cmd = commands.add_parser("generate", help="write synthetic raw data (Delta tables) to --out")
     generate_cmd.add_argument("--out", default="data/raw", help="output directory (default data/raw)")
+    generate_cmd.add_argument(
+        "--next-day",
+        action="store_true",
+        help="append one more day (the day after the newest impressions in --out) instead of writing a new data set",
+    )
     _add_generate_options(generate_cmd)
     _add_spark_options(generate_cmd)
 
@@ -222,7 +227,11 @@ def _run(args: argparse.Namespace) -> int:
         args.command == "generate" or not os.path.isdir(args.input)
     ):
         target = args.out if args.command == "generate" else args.input
-        batch.generate(spark, target, _synthetic_config(args))
+        if getattr(args, "next_day", False):
+            day, appended = batch.generate_next_day(spark, target, _synthetic_config(args))
+            log.info("appended %s: %s", day, ", ".join(f"{rows:,} {source}" for source, rows in appended.items()))
+        else:
+            batch.generate(spark, target, _synthetic_config(args))
     if args.command in ("build", "run"):
         written = batch.build(spark, _sources(args), args.out, _history(args), args.from_dt, args.to_dt)
         for table, rows in written.items():
@@ -243,10 +252,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     from carousel.batch import run_local_pipeline
-    from carousel.pipeline.settings import PipelineSettings
+    from carousel.pipeline.settings import DEFAULT_WINDOW_DAYS, PipelineSettings
 
     settings = PipelineSettings(
-        sources=_sources(args), window_start=args.from_dt, window_end=args.to_dt, history=_history(args)
+        sources=_sources(args),
+        window_start=args.from_dt,
+        window_end=args.to_dt,
+        window_days=args.window_days or DEFAULT_WINDOW_DAYS,
+        history=_history(args),
     )
     for line in run_local_pipeline(spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions):
         print(line)

@@ -37,6 +37,7 @@ KNOBS: dict[str, KnobRange] = {
     # Reaching back over the whole date range is the longest lookback that means anything.
     "lookback_days": KnobRange(1, DAYS_IN_DATE_RANGE),
     "window_days": KnobRange(1, DAYS_IN_DATE_RANGE),
+    "retention_days": KnobRange(0, DAYS_IN_DATE_RANGE),
     "shuffle_partitions": KnobRange(1, 100_000),
 }
 """Every whole-number knob of the project with its allowed range, by name."""

@@ -172,6 +172,17 @@ def day(name: str) -> Callable[[str], str]:
     return parse
 
 
+def optional_day(name: str) -> Callable[[str], str | None]:
+    """Like `day`, but an empty text means no day (None): what an unset bundle variable passes."""
+    parse_given = day(name)
+
+    def parse(text: str) -> str | None:
+        return parse_given(text) if text.strip() else None
+
+    parse.__name__ = name
+    return parse
+
+
 def parse_table_location_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     """Parse `argv`; a `--catalog` without `--schema` is a usage error (exit 2): tables are catalog.schema.table."""
     args = parser.parse_args(argv)

@@ -162,11 +162,15 @@ TRAINING_EXAMPLES = TableSpec(
 )
 
 GOLD_TABLES = (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD, ITEM_VOCABULARY_GOLD)
-DESCRIBED_TABLES = {table.name: table for table in (*GOLD_TABLES, TRAINING_EXAMPLES)}
+DESCRIBED_TABLES = {table.name: table for table in GOLD_TABLES}
 """The tables whose columns the lineage page describes one by one."""
 
 SOURCE_RECONCILIATION = "source_reconciliation"
 RUN_METRICS = "run_metrics"
+CUSTOMER_ACTION_STATE = "customer_action_state"
+"""The gold step's per-customer state (`carousel.incremental.STATE_SCHEMA`): what tomorrow's day starts from."""
+GOLD_PROGRESS = "gold_progress"
+"""One row per gold step: the input versions it read, so the next one reads only what is newer."""
 
 
 def bronze(source: str) -> str:

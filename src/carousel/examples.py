@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from carousel.actions import unify_actions
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig
+from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_knob
 from carousel.contract import TRAINING_EXAMPLES
 from carousel.history import build_histories
 from carousel.quality import keep_valid
@@ -22,6 +24,31 @@ def impressions_in_window(impressions: DataFrame, window_start: str | None, wind
     if window_end:
         impressions = impressions.where(F.col("dt") <= window_end)
     return impressions
+
+
+def impressions_in_rolling_window(
+    impressions: DataFrame, window_days: int, window_start: str | None = None, window_end: str | None = None
+) -> DataFrame:
+    """Return the impression rows of the window: `window_days` days ending at `window_end`, else at the newest dt.
+
+    An explicit `window_start` replaces the start the days give (a backfill names both bounds).
+    The rows' `dt` must be 'yyyy-MM-dd' (bronze rows are), so the newest day is their greatest text.
+    """
+    check_knob("window_days", window_days)
+    if window_end is not None:
+        end = dt.date.fromisoformat(window_end)
+        start = window_start or (end - dt.timedelta(days=window_days - 1)).isoformat()
+        return impressions_in_window(impressions, start, window_end)
+    # Column names only, no schema lookup: a pipeline resolves its datasets after defining them.
+    newest = impressions.agg(F.max("dt").alias("newest_dt"))
+    first = F.date_format(F.date_sub(F.to_date("newest.newest_dt"), window_days - 1), "yyyy-MM-dd")
+    start = F.lit(window_start) if window_start else first
+    return (
+        impressions.alias("impression")
+        .crossJoin(F.broadcast(newest.alias("newest")))
+        .where(F.col("impression.dt") >= start)
+        .select("impression.*")
+    )
 
 
 def explode_impressions(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:

@@ -16,15 +16,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from carousel import contract
-from carousel.actions import unify_actions
-from carousel.examples import explode_impressions, impressions_in_window
-from carousel.gold import pack_training_examples, unpack_training_examples
-from carousel.history import build_histories, customer_days
+from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions, unify_actions
+from carousel.examples import explode_impressions, impressions_in_rolling_window
 from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import quarantine_rows
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
-from carousel.storage import absolute_if_local, read_source
+from carousel.storage import absolute_if_local, read_source, read_source_stream
 from carousel.vocabulary import item_vocabulary
 
 TableReader = Callable[[str], DataFrame]
@@ -35,7 +33,6 @@ QUARANTINE = {source: contract.quarantine(source) for source in RAW_SCHEMAS}
 ACTIONS_SILVER = contract.ACTIONS_SILVER.name
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
-TRAINING_EXAMPLES = contract.TRAINING_EXAMPLES.name
 SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION
 ITEM_VOCABULARY_GOLD = contract.ITEM_VOCABULARY_GOLD.name
 
@@ -73,15 +70,20 @@ class RawInput:
         return cls(spark, source, location, raw.schema)
 
     def read(self) -> DataFrame:
+        """Every raw row landed so far, as a batch."""
         return read_source(self.spark, self.location)
 
+    def read_stream(self) -> DataFrame:
+        """The raw rows as a stream: each update of a streaming table reads only the rows landed since the last."""
+        return read_source_stream(self.spark, self.location, self.schema)
+
     def conformed(self) -> DataFrame:
-        """Every raw row, typed to the contract (the bronze table's expectations then drop the broken ones)."""
-        return conform(self.read(), self.source, self.schema)
+        """Every new raw row, typed to the contract (the bronze table's expectations then drop the broken ones)."""
+        return conform(self.read_stream(), self.source, self.schema)
 
     def quarantined(self) -> DataFrame:
-        """The raw rows that break a rule, with the rules' names and the whole raw row."""
-        return quarantine_rows(self.read(), self.source, self.schema, run_id=run_id_of(self.spark))
+        """The new raw rows that break a rule, with the rules' names, the whole raw row and the update's run id."""
+        return quarantine_rows(self.read_stream(), self.source, self.schema, run_id=run_id_of(self.spark))
 
 
 def source_reconciliation(read: TableReader, raw_inputs: dict[str, RawInput]) -> DataFrame:
@@ -94,6 +96,9 @@ def source_reconciliation(read: TableReader, raw_inputs: dict[str, RawInput]) ->
     return reconciled(union_all(counts), run_id)
 
 
+_TO_ACTIONS = {"clicks": clicks_to_actions, "add_to_carts": add_to_carts_to_actions, "orders": orders_to_actions}
+
+
 def actions_silver(read: TableReader) -> DataFrame:
     """One row per valid action of the bronze clicks, add-to-carts and orders."""
     return unify_actions(
@@ -101,28 +106,18 @@ def actions_silver(read: TableReader) -> DataFrame:
     )
 
 
+def actions_of(read_stream: TableReader, source: str) -> DataFrame:
+    """One row per valid action among the rows new in `source`'s bronze table: one append flow of `actions_silver`."""
+    return _TO_ACTIONS[source](read_stream(BRONZE[source]), RAW_SCHEMAS[source])
+
+
 def _window_impressions(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    return impressions_in_window(read(BRONZE["impressions"]), settings.window_start, settings.window_end)
-
-
-def customer_histories_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    """One row per customer-day with impressions in the window: its N-action history."""
-    days = customer_days(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
-    return build_histories(read(ACTIONS_SILVER), days, settings.history)
-
-
-def training_examples_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    """One row per customer-day with impressions in the window: history and shown items side by side."""
-    shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
-    return pack_training_examples(shown, read(CUSTOMER_HISTORIES_GOLD))
+    return impressions_in_rolling_window(
+        read(BRONZE["impressions"]), settings.window_days, settings.window_start, settings.window_end
+    )
 
 
 def item_vocabulary_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
     """One row per item id of the actions and the window's shown items: its embedding index, most frequent first."""
     shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
     return item_vocabulary(read(ACTIONS_SILVER), shown)
-
-
-def training_examples(read: TableReader) -> DataFrame:
-    """One row per impression: the public API's view of the packed gold table."""
-    return unpack_training_examples(read(TRAINING_EXAMPLES_GOLD))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from carousel.contract import DESCRIBED_TABLES
 from carousel.errors import CarouselError
+from carousel.pipeline import gold_step
 from carousel.pipeline.graph import LAYERS, Dataset, LineageError, PipelineGraph, layer_of
 from carousel.pipeline.recording import pipeline_graph
 
@@ -79,6 +80,7 @@ def _node(name: str, kind: str | None) -> str:
         "streaming table": lambda label: f'[["{label}"]]',
         "temporary view": lambda label: f'(["{label}"])',
         "sink": lambda label: f'>"{label}"]',
+        gold_step.KIND: lambda label: f'{{{{"{label}"}}}}',
     }
     return _node_id(name) + shapes[kind](name)
 
@@ -183,8 +185,10 @@ def render_markdown(
         "```",
         "",
         "Cylinders are raw sources (a table or a path, from the pipeline configuration `carousel.source.<source>`),",
-        "boxes materialized views, rounded boxes temporary views. A dotted arrow carries the rows a quality rule",
-        "rejects (`carousel.quality.RULES`) into a quarantine table.",
+        "double boxes streaming tables (each update reads only the rows new since the last), boxes materialized",
+        "views, hexagons the tables the gold step writes after each update (`carousel.pipeline.gold_step`: only",
+        "the new or changed impression days). A dotted arrow carries the rows a quality rule rejects",
+        "(`carousel.quality.RULES`) into a quarantine table.",
         "",
         "## Datasets",
         "",
@@ -200,9 +204,9 @@ def render_markdown(
         "",
         "## Columns of the gold tables",
         "",
-        "The gold tables (what the GPU loader reads) and the per-impression view (the rows of the public",
-        "`carousel.build_training_examples`). N is the pipeline setting `carousel.history_length` (1000 by",
-        "default), lookback_days `carousel.lookback_days` (365 by default).",
+        "The gold tables (what the GPU loader reads; `carousel.gold.unpack_training_examples` turns the packed",
+        "table into the rows of the public `carousel.build_training_examples`). N is the setting",
+        "`carousel.history_length` (1000 by default), lookback_days `carousel.lookback_days` (365 by default).",
     ]
     for dataset in described_tables(graph, descriptions):
         lines += [

@@ -30,6 +30,7 @@ from carousel.pipeline.datasets import (
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
+from carousel.pipeline.gold_step import GoldReport, GoldTables, Window, build_gold_days
 from carousel.pipeline.run_metrics import (
     RECONCILIATION_FAILED,
     RUN_ID_KEY,
@@ -38,11 +39,14 @@ from carousel.pipeline.run_metrics import (
     counts_from_rows,
     published_version,
     recorded_run,
+    rows_processed,
 )
 from carousel.pipeline.settings import (
     HISTORY_LENGTH_KEY,
     LOOKBACK_DAYS_KEY,
+    RETENTION_DAYS_KEY,
     SOURCE_KEYS,
+    WINDOW_DAYS_KEY,
     WINDOW_END_KEY,
     WINDOW_START_KEY,
     PipelineSettings,
@@ -54,6 +58,7 @@ log = logging.getLogger("carousel")
 
 TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
 PIPELINE_NAME = "carousel_training_input"
+GOLD_STEP = "gold_step"
 STORED_TABLES = (
     *BRONZE.values(),
     *QUARANTINE.values(),
@@ -117,6 +122,8 @@ class LocalPipeline:
         configuration = {key: absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
         configuration[WINDOW_START_KEY] = settings.window_start or ""
         configuration[WINDOW_END_KEY] = settings.window_end or ""
+        configuration[WINDOW_DAYS_KEY] = str(settings.window_days)
+        configuration[RETENTION_DAYS_KEY] = str(settings.retention_days)
         configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
         configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
         configuration[RUN_ID_KEY] = run_id
@@ -207,8 +214,9 @@ class LocalPipeline:
                 if event:
                     log.info("pipeline: %s %s", event.group(2), event.group(3).lower())
                     moment = time.mktime(time.strptime(event.group(1)[:19], "%Y-%m-%d %H:%M:%S"))
-                    if event.group(3) == "PLANNING":
-                        started[event.group(2)] = moment
+                    # A materialized view plans before it starts; a streaming flow starts at once.
+                    if event.group(3) in ("PLANNING", "STARTING"):
+                        started.setdefault(event.group(2), moment)
                     elif event.group(3) == "COMPLETED" and event.group(2) in started:
                         seconds[event.group(2)] = moment - started[event.group(2)]
                 elif "Run is" in line:
@@ -232,6 +240,8 @@ class RunSummary:
     quarantined_by_rule: dict[tuple[str, str], int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     counts: list[SourceCounts] = field(default_factory=list)
+    rows_processed: dict[str, int] = field(default_factory=dict)
+    gold: GoldReport | None = None
     run_id: str = ""
 
     def lines(self) -> list[str]:
@@ -244,6 +254,13 @@ class RunSummary:
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
         out.append("reconciliation (rows read = kept + quarantined):")
         out += [f"  {counts.describe()}" for counts in self.counts]
+        if self.gold is not None:
+            out.append(f"gold step: {self.gold.path}: built {', '.join(self.gold.days_built) or 'no day'}")
+            if self.gold.days_deleted:
+                out.append(f"  deleted (left the window): {', '.join(self.gold.days_deleted)}")
+        if self.rows_processed:
+            out.append("rows this update took in (kept or quarantined):")
+            out += [f"  {source}: {rows:,}" for source, rows in self.rows_processed.items()]
         return out
 
 
@@ -280,13 +297,30 @@ def run_recorded(
         record.seconds = pipeline.run(
             settings, record.run_id, cores=cores, driver_memory=driver_memory, shuffle_partitions=shuffle_partitions
         )
+        gold = run_gold_step(spark, pipeline, settings)
+        record.seconds.update(gold.seconds)
         summary = summarize(spark, pipeline, record.seconds)
         summary.run_id = record.run_id
+        summary.gold = gold
         record.counts, record.rows_written = summary.counts, summary.rows
+        record.rows_processed = summary.rows_processed = rows_processed(
+            spark, str(pipeline.run_metrics), record.command, summary.counts
+        )
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
         record.versions = {table: latest_version(spark, pipeline.table_path(table)) for table in STORED_TABLES}
     return summary
+
+
+def run_gold_step(spark: SparkSession, pipeline: LocalPipeline, settings: PipelineSettings) -> GoldReport:
+    """The daily job's task after the pipeline, on the local warehouse: build the gold days that are new or changed."""
+    window = Window(settings.window_days, settings.window_start, settings.window_end, settings.retention_days)
+    started = time.perf_counter()
+    report = build_gold_days(spark, GoldTables.under(str(pipeline.warehouse)), window, settings.history)
+    report.seconds[GOLD_STEP] = time.perf_counter() - started
+    days = ", ".join(report.days_built) or "no day"
+    log.info("gold step: %s (%s) in %.1f s", report.path, days, report.seconds[GOLD_STEP])
+    return report
 
 
 def latest_version(spark: SparkSession, path: Path) -> int:

@@ -21,6 +21,8 @@ from pyspark.pipelines.output import MaterializedView, Output, Sink, StreamingTa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from carousel import contract
+from carousel.pipeline import gold_step
 from carousel.pipeline.graph import (
     RAW_NODE_PREFIX,
     RAW_URI_SCHEME,
@@ -103,6 +105,9 @@ class _RecordingReader:
     def options(self, **options: Any) -> _RecordingReader:
         return self
 
+    def schema(self, schema: Any) -> _RecordingReader:
+        return self
+
     def load(self, path: str | None = None, *args: Any, **kwargs: Any) -> DataFrame:
         if isinstance(path, str) and path.startswith(RAW_URI_SCHEME):
             return self._session.raw(path)
@@ -131,6 +136,8 @@ class RecordingSession:
         self.spark = spark
         self.conf = _RecordingConf(spark.conf, configuration)
         self.read = _RecordingReader(self)
+        # A stream of a dataset stands for its rows as a batch would: only columns and reads matter here.
+        self.readStream = _RecordingReader(self)
         self.datasets: set[str] = set()
         self.schemas: dict[str, T.StructType] = {}
         self.reads: set[str] = set()
@@ -245,7 +252,9 @@ def pipeline_graph(
 
     Returns:
         One `Dataset` per registered output, and an edge from every node a flow reads (inside
-        its function; a file's reads at import are not edges) to the flow's target.
+        its function; a file's reads at import are not edges) to the flow's target; for the
+        project's own folder, also the gold tables the gold step writes after each update, with
+        the step's reads as edges.
 
     Raises:
         LineageError: a file cannot be recorded (SQL, auto CDC, a read of an undefined table, a cycle).
@@ -284,4 +293,24 @@ def pipeline_graph(
                 declared,
             )
         )
+    if transformations == TRANSFORMATIONS:  # the project's own pipeline, which the gold step follows
+        datasets += _gold_step_tables(spark)
+        edges |= {(upstream, table) for table, upstreams in gold_step.READS.items() for upstream in upstreams}
     return PipelineGraph(tuple(sorted(datasets, key=lambda d: d.name)), tuple(sorted(edges)))
+
+
+def _gold_step_tables(spark: SparkSession) -> list[Dataset]:
+    """The tables the gold step writes after the pipeline (`carousel.pipeline.gold_step`), from the contract."""
+    tables = (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD)
+    return [
+        Dataset(
+            table.name,
+            gold_step.KIND,
+            table.comment,
+            table.partition_by,
+            spark.createDataFrame([], ", ".join(f"`{name}` {kind}" for name, kind in table.types.items())).schema,
+            "../carousel/pipeline/gold_step.py",
+            table.ddl(),
+        )
+        for table in tables
+    ]

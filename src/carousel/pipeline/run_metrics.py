@@ -6,7 +6,9 @@ up. The local runners then append one row per fact to a Delta table, `run_metric
 
     run_id, command, status, started_at, finished_at, subject, metric, value, error
 
-with metrics `rows_read`, `rows_kept`, `rows_quarantined` (subject: a raw source),
+with metrics `rows_read`, `rows_kept`, `rows_quarantined` (subject: a raw source; totals so
+far), `rows_processed` (subject: a raw source; the rows this run's streams took in, kept or
+quarantined, found as the difference from the previous succeeded run of the same command),
 `rows_written` (subject: a table), `seconds` (subject: a stage or a pipeline flow) and, for a
 succeeded local pipeline run, `delta_version` (subject: a table): the version of the table that
 run published (see `carousel.pipeline.local.read_published`). A failed run is recorded too, with
@@ -44,6 +46,7 @@ RUN_METRICS_SCHEMA = (
 SUCCEEDED, FAILED = "succeeded", "failed"
 RECONCILIATION_FAILED = "reconciliation failed"
 PUBLISHED_VERSION = "delta_version"
+ROWS_PROCESSED = "rows_processed"
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -144,6 +147,7 @@ class RunRecord:
     command: str
     started_at: dt.datetime
     counts: list[SourceCounts] = field(default_factory=list)
+    rows_processed: dict[str, int] = field(default_factory=dict)
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
@@ -157,6 +161,7 @@ class RunRecord:
                 (counts.source, "rows_kept", counts.rows_kept),
                 (counts.source, "rows_quarantined", counts.rows_quarantined),
             ]
+        facts += [(source, ROWS_PROCESSED, rows) for source, rows in self.rows_processed.items()]
         facts += [(table, "rows_written", rows) for table, rows in self.rows_written.items()]
         facts += [(stage, "seconds", seconds) for stage, seconds in self.seconds.items()]
         facts += [(table, PUBLISHED_VERSION, version) for table, version in self.versions.items()]
@@ -214,3 +219,28 @@ def published_version(spark: SparkSession, path: str, table: str) -> int | None:
         .first()
     )
     return None if latest is None else int(latest["value"])
+
+
+def _newest_succeeded(spark: SparkSession, path: str, command: str) -> DataFrame | None:
+    """The rows of the newest succeeded run of `command` in the run-metrics table at `path`, or None."""
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
+        return None
+    runs = spark.read.format("delta").load(path).where((F.col("status") == SUCCEEDED) & (F.col("command") == command))
+    newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).select("run_id").first()
+    return None if newest is None else runs.where(F.col("run_id") == newest["run_id"])
+
+
+def rows_processed(spark: SparkSession, path: str, command: str, counts: Iterable[SourceCounts]) -> dict[str, int]:
+    """Per source, the rows kept or quarantined since the newest succeeded run of `command`: what this run took in.
+
+    With no earlier run, every row counts as this run's.
+    """
+    previous = _newest_succeeded(spark, path, command)
+    before: dict[str, float] = {}
+    if previous is not None:
+        totals = previous.where(F.col("metric").isin("rows_kept", "rows_quarantined"))
+        before = {
+            row["subject"]: row["total"]
+            for row in totals.groupBy("subject").agg(F.sum("value").alias("total")).collect()
+        }
+    return {one.source: one.rows_kept + one.rows_quarantined - int(before.get(one.source, 0)) for one in counts}

@@ -20,6 +20,9 @@ WINDOW_START_KEY = f"{PREFIX}window_start"
 WINDOW_END_KEY = f"{PREFIX}window_end"
 HISTORY_LENGTH_KEY = f"{PREFIX}history_length"
 LOOKBACK_DAYS_KEY = f"{PREFIX}lookback_days"
+WINDOW_DAYS_KEY = f"{PREFIX}window_days"
+DEFAULT_WINDOW_DAYS = 14
+RETENTION_DAYS_KEY = f"{PREFIX}retention_days"
 DEFAULT_SOURCES = {source: f"data/raw/{source}" for source in RAW_SOURCES}
 
 
@@ -51,13 +54,19 @@ class PipelineSettings:
 
     Attributes:
         sources: raw source per name of `RAW_SOURCES`, a table name or a path.
-        window_start, window_end: inclusive bounds on the impressions' dt; None means unbounded.
+        window_days: how many impression days gold covers, ending at `window_end`, else at the newest
+            impression day: a rolling window.
+        retention_days: impression days gold keeps before the window (0: the window only).
+        window_start, window_end: inclusive bounds on the impressions' dt (a backfill names both); an
+            explicit start replaces the one `window_days` gives.
         history: history length N and lookback days L.
     """
 
     sources: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
     window_start: str | None = None
     window_end: str | None = None
+    window_days: int = DEFAULT_WINDOW_DAYS
+    retention_days: int = 0
     history: HistoryConfig = HistoryConfig()
 
     @classmethod
@@ -75,10 +84,19 @@ class PipelineSettings:
         window_end = _day_or_none(WINDOW_END_KEY, get(WINDOW_END_KEY, None))
         if window_start and window_end and window_end < window_start:
             raise PipelineConfigError(f"pipeline window ends ({window_end}) before it starts ({window_start})")
+        window_days = _knob("window_days", WINDOW_DAYS_KEY, get(WINDOW_DAYS_KEY, None) or str(DEFAULT_WINDOW_DAYS))
+        retention_days = _knob("retention_days", RETENTION_DAYS_KEY, get(RETENTION_DAYS_KEY, None) or "0")
         history_length = get(HISTORY_LENGTH_KEY, str(DEFAULT_HISTORY_LENGTH))
         lookback_days = get(LOOKBACK_DAYS_KEY, str(DEFAULT_LOOKBACK_DAYS))
         history = HistoryConfig(
             history_length=_knob("history_length", HISTORY_LENGTH_KEY, history_length),
             lookback_days=_knob("lookback_days", LOOKBACK_DAYS_KEY, lookback_days),
         )
-        return cls(sources=sources, window_start=window_start, window_end=window_end, history=history)
+        return cls(
+            sources=sources,
+            window_start=window_start,
+            window_end=window_end,
+            window_days=window_days,
+            retention_days=retention_days,
+            history=history,
+        )

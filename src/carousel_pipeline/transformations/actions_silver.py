@@ -1,15 +1,29 @@
-"""actions_silver: clicks, add-to-carts and orders as one frame of typed actions."""
+"""actions_silver: clicks, add-to-carts and orders as one streaming table of actions, one append flow per source."""
 
 from pyspark import pipelines as dp
 
 from carousel import contract
 from carousel.pipeline import datasets
+from carousel.pipeline.gold_step import CHANGE_FEED
 
-
-@dp.materialized_view(
+dp.create_streaming_table(
     name=contract.ACTIONS_SILVER.name,
     comment=contract.ACTIONS_SILVER.comment,
     schema=contract.ACTIONS_SILVER.ddl(),
+    table_properties=CHANGE_FEED,  # the gold step reads the rows new since its last run
 )
-def actions_silver():
-    return datasets.actions_silver(spark.read.table)  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="clicks_to_actions_silver")
+def clicks_to_actions_silver():
+    return datasets.actions_of(spark.readStream.table, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
+
+
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="add_to_carts_to_actions_silver")
+def add_to_carts_to_actions_silver():
+    return datasets.actions_of(spark.readStream.table, "add_to_carts")  # noqa: F821
+
+
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="orders_to_actions_silver")
+def orders_to_actions_silver():
+    return datasets.actions_of(spark.readStream.table, "orders")  # noqa: F821

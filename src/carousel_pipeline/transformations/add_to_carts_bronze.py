@@ -9,9 +9,7 @@ from carousel.quality import null_safe_rules
 raw_add_to_carts = RawInput.open(spark, "add_to_carts")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(
-    name=BRONZE["add_to_carts"], comment="Raw add-to-carts that pass carousel.quality.RULES['add_to_carts']."
-)
+@dp.table(name=BRONZE["add_to_carts"], comment="Raw add-to-carts that pass carousel.quality.RULES['add_to_carts'].")
 @expect_all_or_drop(null_safe_rules("add_to_carts"))
 def add_to_carts_bronze():
     return raw_add_to_carts.conformed()

@@ -7,7 +7,7 @@ from carousel.pipeline.datasets import QUARANTINE, RawInput
 raw_add_to_carts = RawInput.open(spark, "add_to_carts")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(
+@dp.table(
     name=QUARANTINE["add_to_carts"], comment="Raw add-to-carts rejected by carousel.quality.RULES['add_to_carts']."
 )
 def add_to_carts_quarantine():

@@ -9,7 +9,7 @@ from carousel.quality import null_safe_rules
 raw_clicks = RawInput.open(spark, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=BRONZE["clicks"], comment="Raw clicks that pass carousel.quality.RULES['clicks'].")
+@dp.table(name=BRONZE["clicks"], comment="Raw clicks that pass carousel.quality.RULES['clicks'].")
 @expect_all_or_drop(null_safe_rules("clicks"))
 def clicks_bronze():
     return raw_clicks.conformed()

@@ -7,6 +7,6 @@ from carousel.pipeline.datasets import QUARANTINE, RawInput
 raw_clicks = RawInput.open(spark, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=QUARANTINE["clicks"], comment="Raw clicks rejected by carousel.quality.RULES['clicks'].")
+@dp.table(name=QUARANTINE["clicks"], comment="Raw clicks rejected by carousel.quality.RULES['clicks'].")
 def clicks_quarantine():
     return raw_clicks.quarantined()

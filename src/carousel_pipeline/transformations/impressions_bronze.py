@@ -4,13 +4,16 @@ from pyspark import pipelines as dp
 
 from carousel.pipeline.datasets import BRONZE, RawInput
 from carousel.pipeline.expectations import expect_all_or_drop
+from carousel.pipeline.gold_step import CHANGE_FEED
 from carousel.quality import null_safe_rules
 
 raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(
-    name=BRONZE["impressions"], comment="Raw impressions that pass carousel.quality.RULES['impressions']."
+@dp.table(
+    name=BRONZE["impressions"],
+    comment="Raw impressions that pass carousel.quality.RULES['impressions'].",
+    table_properties=CHANGE_FEED,  # the gold step reads the rows new since its last run
 )
 @expect_all_or_drop(null_safe_rules("impressions"))
 def impressions_bronze():

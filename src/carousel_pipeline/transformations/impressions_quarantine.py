@@ -7,8 +7,6 @@ from carousel.pipeline.datasets import QUARANTINE, RawInput
 raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(
-    name=QUARANTINE["impressions"], comment="Raw impressions rejected by carousel.quality.RULES['impressions']."
-)
+@dp.table(name=QUARANTINE["impressions"], comment="Raw impressions rejected by carousel.quality.RULES['impressions'].")
 def impressions_quarantine():
     return raw_impressions.quarantined()

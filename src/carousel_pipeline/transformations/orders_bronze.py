@@ -9,7 +9,7 @@ from carousel.quality import null_safe_rules
 raw_orders = RawInput.open(spark, "orders")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=BRONZE["orders"], comment="Raw orders that pass carousel.quality.RULES['orders'].")
+@dp.table(name=BRONZE["orders"], comment="Raw orders that pass carousel.quality.RULES['orders'].")
 @expect_all_or_drop(null_safe_rules("orders"))
 def orders_bronze():
     return raw_orders.conformed()

@@ -7,6 +7,6 @@ from carousel.pipeline.datasets import QUARANTINE, RawInput
 raw_orders = RawInput.open(spark, "orders")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.materialized_view(name=QUARANTINE["orders"], comment="Raw orders rejected by carousel.quality.RULES['orders'].")
+@dp.table(name=QUARANTINE["orders"], comment="Raw orders rejected by carousel.quality.RULES['orders'].")
 def orders_quarantine():
     return raw_orders.quarantined()

@@ -1,0 +1,148 @@
+"""The gold step: each update builds only the days that are new or whose inputs changed, and stays exact.
+
+Silver and impressions bronze are Delta tables with a change feed, as the pipeline makes them;
+days land one at a time. After every step, gold must equal one full build over the window from
+everything landed so far, and the step must have taken the expected way and built the expected days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from carousel.actions import unify_actions
+from carousel.config import HistoryConfig
+from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.examples import explode_impressions
+from carousel.gold import pack_training_examples
+from carousel.history import build_histories, customer_days
+from carousel.pipeline.gold_step import DAILY, FULL, NOTHING, GoldTables, Window, build_gold_days
+from carousel.quality import keep_valid
+from carousel.synthetic import SyntheticConfig, generate_raw
+
+SMALL = SyntheticConfig(customers=60, window_days=4, window_end="2025-06-30", history_days=10, dirty_rate=0.05)
+HISTORY = HistoryConfig(history_length=5, lookback_days=7)
+WINDOW = Window(days=2)
+
+
+def _rows(frame) -> list[tuple]:
+    return sorted(map(tuple, frame.collect()), key=repr)
+
+
+@pytest.fixture(scope="module")
+def landed(spark, tmp_path_factory):
+    """Silver and impressions bronze of SMALL, and a function that lands them up to a day into the tables."""
+    root = tmp_path_factory.mktemp("gold_step")
+    raw = generate_raw(spark, SMALL)
+    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"]).cache()
+    impressions = keep_valid(raw["impressions"], "impressions").cache()
+    tables = GoldTables.under(str(root))
+    for frame, location in ((actions, tables.actions_silver), (impressions, tables.impressions_bronze)):
+        frame.limit(0).write.format("delta").save(location)
+        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+
+    def land(first: str, last: str) -> None:
+        """Append the actions and impressions of days [first, last]: what one update's ingestion adds."""
+        day_range = (F.lit(first).cast("date"), F.lit(last).cast("date"))
+        actions.where(F.col("action_day").between(*day_range)).write.format("delta").mode("append").save(
+            tables.actions_silver
+        )
+        impressions.where(F.col("dt").between(first, last)).write.format("delta").mode("append").save(
+            tables.impressions_bronze
+        )
+
+    return tables, land
+
+
+def _expected(spark, tables: GoldTables, days: list[str]):
+    """Both gold tables as one full build over `days` from everything landed."""
+    silver = spark.read.format("delta").load(tables.actions_silver)
+    impressions = spark.read.format("delta").load(tables.impressions_bronze).where(F.col("dt").isin(days))
+    histories = build_histories(silver, customer_days(impressions), HISTORY)
+    return histories, pack_training_examples(explode_impressions(impressions), histories)
+
+
+def _assert_gold_is_a_full_build(spark, tables: GoldTables, days: list[str]) -> None:
+    histories, examples = _expected(spark, tables, days)
+    stored_histories = spark.read.format("delta").load(tables.customer_histories_gold)
+    stored_examples = spark.read.format("delta").load(tables.training_examples_gold)
+    assert sorted({row.dt for row in stored_examples.select("dt").collect()}) == days
+    assert _rows(stored_histories) == _rows(histories.select(*stored_histories.columns))
+    assert _rows(stored_examples) == _rows(examples.select(*stored_examples.columns))
+    assert stored_examples.count() > 0
+
+
+def _step(spark, tables):
+    return build_gold_days(spark, tables, WINDOW, HISTORY)
+
+
+@pytest.mark.slow
+def test_each_update_builds_only_what_changed(spark, landed):
+    tables, land = landed
+
+    land("2025-06-01", "2025-06-28")  # the first update: everything up to the 28th
+    first = _step(spark, tables)
+    assert (first.path, first.days_built) == (FULL, ["2025-06-27", "2025-06-28"])
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-27", "2025-06-28"])
+
+    land("2025-06-29", "2025-06-29")  # a day: its impressions and its actions
+    daily = _step(spark, tables)
+    assert (daily.path, daily.days_built, daily.days_deleted) == (DAILY, ["2025-06-29"], ["2025-06-27"])
+    assert daily.rows_written[TRAINING_EXAMPLES_GOLD.name] == daily.rows_written[CUSTOMER_HISTORIES_GOLD.name] > 0
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-28", "2025-06-29"])
+
+    versions_before = spark.sql(f"DESCRIBE HISTORY delta.`{tables.training_examples_gold}`").count()
+    idle = _step(spark, tables)  # nothing landed
+    assert (idle.path, idle.days_built, idle.days_deleted) == (NOTHING, [], [])
+    assert spark.sql(f"DESCRIBE HISTORY delta.`{tables.training_examples_gold}`").count() == versions_before
+
+    land("2025-06-30", "2025-06-30")
+    assert _step(spark, tables).path == DAILY
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-29", "2025-06-30"])
+
+
+@pytest.mark.slow
+def test_a_late_action_rebuilds_the_days_after_it_and_new_impressions_their_day(spark, landed):
+    tables, _ = landed  # continues where the test above left off: gold holds the 29th and 30th
+    silver = spark.read.format("delta").load(tables.actions_silver)
+    customer = (
+        spark.read.format("delta")
+        .load(tables.impressions_bronze)
+        .where(F.col("dt") == "2025-06-30")
+        .first()
+        .customer_id
+    )
+    # An order of the 28th lands only now; its time stamp makes it the customer's newest action.
+    late = silver.limit(1).select(
+        F.lit(customer).alias("customer_id"),
+        F.lit(424242).alias("item_id"),
+        F.lit(3).cast("tinyint").alias("action_type"),
+        F.lit(dt.datetime(2025, 6, 29, 23, 59)).alias("occurred_at"),
+        F.lit(dt.date(2025, 6, 28)).alias("action_day"),
+    )
+    late.select(*silver.columns).write.format("delta").mode("append").save(tables.actions_silver)
+    rebuilt = _step(spark, tables)
+    assert (rebuilt.path, rebuilt.days_built) == (FULL, ["2025-06-29", "2025-06-30"])
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-29", "2025-06-30"])
+    gold = spark.read.format("delta").load(tables.customer_histories_gold)
+    assert 424242 in gold.where((F.col("customer_id") == customer) & (F.col("dt") == "2025-06-30")).first().actions
+
+    impressions = spark.read.format("delta").load(tables.impressions_bronze)
+    extra = impressions.where(F.col("dt") == "2025-06-29").limit(1).withColumn("ranking_id", F.lit("late-ranking"))
+    extra.write.format("delta").mode("append").save(tables.impressions_bronze)
+    again = _step(spark, tables)
+    assert (again.path, again.days_built) == (FULL, ["2025-06-29"])
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-29", "2025-06-30"])
+
+    # The state followed: the next day is one day from the state again.
+    assert _step(spark, tables).path == NOTHING
+
+
+@pytest.mark.slow
+def test_a_backfill_builds_every_day_of_its_range(spark, landed):
+    tables, _ = landed
+    report = build_gold_days(spark, tables, Window(days=1, start="2025-06-28", end="2025-06-30"), HISTORY)
+    assert (report.path, report.days_built) == (FULL, ["2025-06-28", "2025-06-29", "2025-06-30"])
+    _assert_gold_is_a_full_build(spark, tables, ["2025-06-28", "2025-06-29", "2025-06-30"])

@@ -356,3 +356,33 @@ def test_login_activity_exponent_one_makes_logins_proportional_to_activity(spark
     assert 0.6 <= per[4] / per[3] <= 1.4
     mean_rate = joined.agg(F.sum("logins")).first()[0] / (config.customers * config.window_days)
     assert 0.07 <= mean_rate <= 0.13
+
+
+def test_next_day_needs_impressions_to_follow(spark, tmp_path):
+    from carousel.batch import NoDataYetError, generate_next_day
+
+    with pytest.raises(NoDataYetError, match="run `carousel generate` first"):
+        generate_next_day(spark, str(tmp_path), SyntheticConfig(customers=10))
+
+
+def test_next_day_appends_exactly_the_day_after_the_newest_impressions(spark, tmp_path):
+    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+
+    config = SyntheticConfig(customers=40, window_days=2, history_days=3, window_end="2025-06-30", dirty_rate=0.0)
+    for source, frame in generate_raw(spark, config).items():
+        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(tmp_path / source))
+    before = {source: spark.read.format("delta").load(str(tmp_path / source)).count() for source in RAW_SCHEMAS}
+    day, appended = generate_next_day(spark, str(tmp_path), config)
+    assert day == "2025-07-01"
+    for source in RAW_SCHEMAS:
+        frame = spark.read.format("delta").load(str(tmp_path / source))
+        assert frame.count() == before[source] + appended[source]
+    impressions = spark.read.format("delta").load(str(tmp_path / "impressions"))
+    assert {row.dt for row in impressions.select("dt").distinct().collect()} == {"2025-06-29", "2025-06-30", day}
+    clicks = spark.read.format("delta").load(str(tmp_path / "clicks"))
+    # A late event of the new day lands in the partition after it, as the generator's late events do.
+    assert {row.dt for row in clicks.where(F.col("dt") > "2025-06-30").select("dt").distinct().collect()} <= {
+        day,
+        "2025-07-02",
+    }
+    assert appended["impressions"] > 0 and appended["clicks"] > 0

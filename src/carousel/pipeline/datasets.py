@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from carousel import contract
-from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions, unify_actions
+from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions
 from carousel.examples import explode_impressions, impressions_in_rolling_window
 from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.pipeline.settings import PipelineSettings
@@ -97,13 +97,6 @@ def source_reconciliation(read: TableReader, raw_inputs: dict[str, RawInput]) ->
 
 
 _TO_ACTIONS = {"clicks": clicks_to_actions, "add_to_carts": add_to_carts_to_actions, "orders": orders_to_actions}
-
-
-def actions_silver(read: TableReader) -> DataFrame:
-    """One row per valid action of the bronze clicks, add-to-carts and orders."""
-    return unify_actions(
-        read(BRONZE["clicks"]), read(BRONZE["add_to_carts"]), read(BRONZE["orders"]), schemas=RAW_SCHEMAS
-    )
 
 
 def actions_of(read_stream: TableReader, source: str) -> DataFrame:

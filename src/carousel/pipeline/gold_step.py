@@ -146,9 +146,10 @@ def _ref(location: str) -> str:
 
 
 def _exists(spark: SparkSession, location: str) -> bool:
-    if is_path(location) and "://" not in location:
-        return os.path.isdir(os.path.join(location, "_delta_log"))
-    return spark.catalog.tableExists(location) if not is_path(location) else True
+    """Whether the table is there; a cloud path is taken to be (Spark says otherwise when it is read)."""
+    if not is_path(location):
+        return spark.catalog.tableExists(location)
+    return "://" in location or os.path.isdir(os.path.join(location, "_delta_log"))
 
 
 def _read(spark: SparkSession, location: str) -> DataFrame:
@@ -160,7 +161,11 @@ def _version(spark: SparkSession, location: str) -> int:
 
 
 def _inserted_since(spark: SparkSession, location: str, version: int, latest: int) -> DataFrame | None:
-    """The rows inserted into `location` after `version` up to `latest`, or None when its change feed cannot say."""
+    """The rows inserted into `location` after `version` up to `latest`, or None when it has no newer version.
+
+    Raises:
+        _NoChangeFeed: the table has no change feed over those versions.
+    """
     if latest <= version:
         return None
     reader = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", version + 1)

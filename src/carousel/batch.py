@@ -44,6 +44,7 @@ from carousel.storage import (
 if TYPE_CHECKING:
     from carousel.baseline.model import BaselineConfig
     from carousel.baseline.run import MlflowTarget, RegisteredBaseline
+    from carousel.pipeline.local import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
 
 log = logging.getLogger("carousel")
@@ -296,12 +297,46 @@ def advance(
 
 
 def run_local_pipeline(
-    spark: SparkSession, settings: PipelineSettings, work_dir: str, driver_memory: str, shuffle_partitions: int
+    spark: SparkSession,
+    settings: PipelineSettings,
+    work_dir: str,
+    driver_memory: str,
+    shuffle_partitions: int,
+    kafka: bool = False,
 ) -> list[str]:
-    """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary."""
-    from carousel.pipeline.local import LocalPipeline, run_recorded
+    """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary.
+
+    With `kafka`, a local Kafka broker runs for the while: the landed clicks and add-to-carts not
+    produced to it yet are produced to their topics, and the pipeline reads those two from there.
+    """
+    from carousel.pipeline.local import LocalPipeline
 
     pipeline = LocalPipeline(Path(work_dir))
+    if not kafka:
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
+    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+
+    with LocalKafkaBroker(pipeline.kafka_dir) as broker:
+        settings = dataclasses.replace(settings, kafka=broker.settings())
+        for source, topic in settings.kafka.topics.items():
+            checkpoint = pipeline.producer_checkpoint(source)
+            with stage(f"producing new {source} to Kafka"):
+                produced = produce_new_rows(spark, settings.sources[source], source, settings.kafka, checkpoint)
+            log.info(
+                "produced %s new %s rows to topic '%s' at %s", f"{produced:,}", source, topic, broker.bootstrap_servers
+            )
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
+
+
+def _run_recorded(
+    spark: SparkSession,
+    pipeline: LocalPipeline,
+    settings: PipelineSettings,
+    driver_memory: str,
+    shuffle_partitions: int,
+) -> list[str]:
+    from carousel.pipeline.local import run_recorded
+
     with stage("spark-pipelines run"):
         summary = run_recorded(
             spark,

@@ -144,6 +144,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     pipeline_cmd.add_argument(
         "--work-dir", default="data/pipeline", help="spec, catalog and Delta warehouse (default data/pipeline)"
     )
+    pipeline_cmd.add_argument(
+        "--kafka",
+        action="store_true",
+        help="read clicks and add-to-carts from a local Kafka broker (started and stopped here, its log in the work "
+        "dir) after producing to it the landed rows not produced yet",
+    )
     _add_generate_options(pipeline_cmd)
     _add_build_options(pipeline_cmd)
     _add_spark_options(pipeline_cmd)
@@ -261,7 +267,10 @@ def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
         window_days=args.window_days or DEFAULT_WINDOW_DAYS,
         history=_history(args),
     )
-    for line in run_local_pipeline(spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions):
+    lines = run_local_pipeline(
+        spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions, kafka=args.kafka
+    )
+    for line in lines:
         print(line)
 
 

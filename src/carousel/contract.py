@@ -161,6 +161,22 @@ TRAINING_EXAMPLES = TableSpec(
     ),
 )
 
+KAFKA_SOURCES = ("clicks", "add_to_carts")
+"""The raw sources that may come from a Kafka topic instead of a landed table."""
+KAFKA_LINEAGE_COLUMNS = (
+    ColumnSpec("kafka_topic", "string", "The Kafka topic the message was read from."),
+    ColumnSpec("kafka_partition", "int", "The topic's partition the message was read from."),
+    ColumnSpec(
+        "kafka_offset", "bigint", "The message's offset in its partition: with the topic and partition, its identity."
+    ),
+    ColumnSpec(
+        "kafka_timestamp",
+        "timestamp",
+        "The message's Kafka timestamp: producer's create time, or the broker's append time if the topic logs that.",
+    ),
+)
+"""Columns that the bronze and quarantine tables of a source read from Kafka add after the contract's."""
+
 GOLD_TABLES = (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD, ITEM_VOCABULARY_GOLD)
 DESCRIBED_TABLES = {table.name: table for table in GOLD_TABLES}
 """The tables whose columns the lineage page describes one by one."""

@@ -35,6 +35,16 @@ def delta_package() -> str:
     return f"io.delta:delta-spark_{spark_minor}_2.13:{importlib.metadata.version('delta-spark')}"
 
 
+def kafka_package() -> str:
+    """Spark's Kafka source and sink for the installed pyspark, as a Maven coordinate."""
+    return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+
+
+def spark_packages() -> str:
+    """Every package a local Spark of this project loads, comma-separated (`spark.jars.packages`): Delta and Kafka."""
+    return ",".join((delta_package(), kafka_package()))
+
+
 def local_spark(
     app_name: str = "carousel",
     *,
@@ -44,7 +54,7 @@ def local_spark(
     extra_conf: dict[str, str] | None = None,
     log_file: str | os.PathLike[str] | None = None,
 ) -> SparkSession:
-    """Return a local SparkSession with Delta Lake, UTC and the UI off.
+    """Return a local SparkSession with Delta Lake, Spark's Kafka source, UTC and the UI off.
 
     Args:
         app_name: shown in logs.
@@ -70,7 +80,7 @@ def local_spark(
     for key, value in conf.items():
         builder = builder.config(key, value)
     with child_output_to(log_file):
-        spark = configure_spark_with_delta_pip(builder).getOrCreate()
+        spark = configure_spark_with_delta_pip(builder, extra_packages=[kafka_package()]).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -43,6 +43,9 @@ from carousel.pipeline.run_metrics import (
 )
 from carousel.pipeline.settings import (
     HISTORY_LENGTH_KEY,
+    KAFKA_BOOTSTRAP_SERVERS_KEY,
+    KAFKA_OPTION_PREFIX,
+    KAFKA_TOPIC_KEYS,
     LOOKBACK_DAYS_KEY,
     RETENTION_DAYS_KEY,
     SOURCE_KEYS,
@@ -51,7 +54,7 @@ from carousel.pipeline.settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
-from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package
+from carousel.spark import LOCAL_DELTA_DEFAULTS, spark_packages
 from carousel.storage import absolute_if_local
 
 log = logging.getLogger("carousel")
@@ -112,6 +115,15 @@ class LocalPipeline:
         return self.work_dir / "logs" / "spark-pipelines.log"
 
     @property
+    def kafka_dir(self) -> Path:
+        """The local Kafka broker of `carousel pipeline --kafka`: its settings, its log, what was produced to it."""
+        return self.work_dir / "kafka"
+
+    def producer_checkpoint(self, source: str) -> Path:
+        """What of the landed `source` was produced to its topic already (a stream's checkpoint)."""
+        return self.kafka_dir / "produced" / source
+
+    @property
     def run_metrics(self) -> Path:
         """The run-metrics Delta table: one row per fact of every run (see `carousel.pipeline.run_metrics`)."""
         return self.work_dir / "run_metrics"
@@ -126,6 +138,10 @@ class LocalPipeline:
         configuration[RETENTION_DAYS_KEY] = str(settings.retention_days)
         configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
         configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
+        if settings.kafka is not None:
+            configuration[KAFKA_BOOTSTRAP_SERVERS_KEY] = settings.kafka.bootstrap_servers
+            configuration.update({KAFKA_TOPIC_KEYS[source]: topic for source, topic in settings.kafka.topics.items()})
+            configuration.update({KAFKA_OPTION_PREFIX + key: value for key, value in settings.kafka.options.items()})
         configuration[RUN_ID_KEY] = run_id
         self.work_dir.mkdir(parents=True, exist_ok=True)
         include = os.path.relpath(TRANSFORMATIONS, self.work_dir)
@@ -146,7 +162,7 @@ class LocalPipeline:
     def write_spark_defaults(self, driver_memory: str, shuffle_partitions: int) -> Path:
         """Write the static Spark settings the pipeline's local Spark Connect server starts with."""
         settings = {
-            "spark.jars.packages": delta_package(),
+            "spark.jars.packages": spark_packages(),
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.sources.default": "delta",

@@ -7,9 +7,10 @@ dataset files serve `spark-pipelines run` locally and a Databricks pipeline depl
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from carousel import contract
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_knob
 from carousel.errors import CarouselError
 from carousel.storage import RAW_SOURCES
@@ -24,6 +25,10 @@ WINDOW_DAYS_KEY = f"{PREFIX}window_days"
 DEFAULT_WINDOW_DAYS = 14
 RETENTION_DAYS_KEY = f"{PREFIX}retention_days"
 DEFAULT_SOURCES = {source: f"data/raw/{source}" for source in RAW_SOURCES}
+KAFKA_BOOTSTRAP_SERVERS_KEY = f"{PREFIX}kafka.bootstrap_servers"
+KAFKA_TOPIC_KEYS = {source: f"{PREFIX}kafka.topic.{source}" for source in contract.KAFKA_SOURCES}
+KAFKA_OPTION_PREFIX = f"{PREFIX}kafka.option."
+"""Every key under it goes to Spark's Kafka reader without the prefix (e.g. `...option.kafka.security.protocol`)."""
 
 
 class PipelineConfigError(CarouselError, ValueError):
@@ -39,6 +44,48 @@ def _day_or_none(key: str, value: str | None) -> str | None:
         raise PipelineConfigError(
             f"pipeline setting '{key}' must be a day 'yyyy-MM-dd' or empty, got {value!r}"
         ) from None
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the sources read from Kafka come from.
+
+    Attributes:
+        bootstrap_servers: the brokers, `host:port[,host:port...]`.
+        topics: topic per source of `contract.KAFKA_SOURCES` read from Kafka; the others stay tables.
+        options: options passed to Spark's Kafka reader as they are: authentication
+            (`kafka.security.protocol`, `kafka.sasl.jaas.config`, ...) or `maxOffsetsPerTrigger`.
+    """
+
+    bootstrap_servers: str
+    topics: dict[str, str]
+    options: dict[str, str] = field(default_factory=dict)
+
+    def reader_options(self, source: str) -> dict[str, str]:
+        """Spark's Kafka reader options for `source`'s topic: from the earliest message, then the pass-through ones."""
+        return {
+            "kafka.bootstrap.servers": self.bootstrap_servers,
+            "subscribe": self.topics[source],
+            "startingOffsets": "earliest",
+            **self.options,
+        }
+
+
+def _kafka_settings(get: Callable[[str, str | None], str | None], conf: Mapping[str, str]) -> KafkaSettings | None:
+    topics = {source: (get(key, None) or "").strip() for source, key in KAFKA_TOPIC_KEYS.items()}
+    topics = {source: topic for source, topic in topics.items() if topic}
+    if not topics:
+        return None
+    servers = (get(KAFKA_BOOTSTRAP_SERVERS_KEY, None) or "").strip()
+    if not servers:
+        named = ", ".join(KAFKA_TOPIC_KEYS[source] for source in topics)
+        raise PipelineConfigError(
+            f"pipeline setting '{KAFKA_BOOTSTRAP_SERVERS_KEY}' is empty, but {named} names a topic"
+        )
+    options = {
+        key[len(KAFKA_OPTION_PREFIX) :]: value for key, value in conf.items() if key.startswith(KAFKA_OPTION_PREFIX)
+    }
+    return KafkaSettings(servers, topics, options)
 
 
 def _knob(knob: str, key: str, value: str) -> int:
@@ -60,6 +107,8 @@ class PipelineSettings:
         window_start, window_end: inclusive bounds on the impressions' dt (a backfill names both); an
             explicit start replaces the one `window_days` gives.
         history: history length N and lookback days L.
+        kafka: where clicks and add-to-carts come from when they come from Kafka topics (None: every
+            source is a table or a path).
     """
 
     sources: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
@@ -68,14 +117,23 @@ class PipelineSettings:
     window_days: int = DEFAULT_WINDOW_DAYS
     retention_days: int = 0
     history: HistoryConfig = HistoryConfig()
+    kafka: KafkaSettings | None = None
+
+    def from_kafka(self, source: str) -> bool:
+        """Whether `source` is read from a Kafka topic rather than a table or a path."""
+        return self.kafka is not None and source in self.kafka.topics
 
     @classmethod
-    def from_conf(cls, get: Callable[[str, str | None], str | None]) -> PipelineSettings:
+    def from_conf(
+        cls, get: Callable[[str, str | None], str | None], conf: Mapping[str, str] | None = None
+    ) -> PipelineSettings:
         """Read the settings through `get(key, default)`, e.g. `spark.conf.get`.
 
+        `conf` is every setting (e.g. `spark.conf.getAll()`): the Kafka reader options are found there by prefix.
+
         Raises:
-            PipelineConfigError: a value is malformed or out of its range in `carousel.config.KNOBS`, or the
-                window ends before it starts.
+            PipelineConfigError: a value is malformed or out of its range in `carousel.config.KNOBS`, the
+                window ends before it starts, or a Kafka topic is named without bootstrap servers.
         """
         sources = {
             source: get(key, DEFAULT_SOURCES[source]) or DEFAULT_SOURCES[source] for source, key in SOURCE_KEYS.items()
@@ -99,4 +157,5 @@ class PipelineSettings:
             window_days=window_days,
             retention_days=retention_days,
             history=history,
+            kafka=_kafka_settings(get, conf or {}),
         )

@@ -1,0 +1,138 @@
+"""Clicks and add-to-carts read from Kafka topics: the messages, their JSON parsed to the contract, and their rules.
+
+A message's value is a JSON object with the fields of the source's raw contract
+(`carousel.schemas.RAW_SCHEMAS`). Two rules come before the source's own (`MESSAGE_RULES`): the
+value is a JSON object, and it has every field. A message that breaks one is quarantined with
+its raw value, like any row that breaks a rule, so reading a topic loses nothing.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from carousel import contract
+from carousel.pipeline.run_metrics import source_counts
+from carousel.pipeline.settings import KafkaSettings
+from carousel.quality import RAW_RECORD, RUN_ID, broken_rules, rule_holds
+from carousel.schemas import RAW_SCHEMAS
+
+LINEAGE = tuple(column.name for column in contract.KAFKA_LINEAGE_COLUMNS)
+_TOPIC, _PARTITION, _OFFSET, _TIMESTAMP = LINEAGE
+VALUE = "kafka_value"
+MISSING_FIELDS = "kafka_missing_fields"
+"""The contract fields a message's JSON object lacks; NULL when the value is not a JSON object."""
+
+MESSAGE_RULES: dict[str, str] = {
+    "message_is_json_object": f"{MISSING_FIELDS} IS NOT NULL",
+    "message_has_every_field": f"{MISSING_FIELDS} IS NULL OR size({MISSING_FIELDS}) = 0",
+}
+"""Rules of a Kafka message before the source's own; a value that is no JSON object breaks the first only."""
+
+
+def read_messages_stream(spark: SparkSession, kafka: KafkaSettings, source: str) -> DataFrame:
+    """The messages of `source`'s topic as a stream, from the earliest (a checkpointed query then reads each once)."""
+    return spark.readStream.format("kafka").options(**kafka.reader_options(source)).load()
+
+
+def read_messages(spark: SparkSession, kafka: KafkaSettings, source: str) -> DataFrame:
+    """Every message the topic holds now, as a batch."""
+    options = {**kafka.reader_options(source), "startingOffsets": "earliest", "endingOffsets": "latest"}
+    return spark.read.format("kafka").options(**options).load()
+
+
+def parse_messages(messages: DataFrame, source: str) -> DataFrame:
+    """One row per Kafka message: the contract's fields from its JSON (NULL if absent or mistyped), lineage, value."""
+    schema = RAW_SCHEMAS[source]
+    value = F.col("value").cast("string")
+    keys = F.json_object_keys(value)
+    missing = F.when(keys.isNotNull(), F.array_except(F.array(*map(F.lit, schema.fieldNames())), keys))
+    parsed = F.from_json(value, schema)
+    return messages.select(
+        *(parsed[name].alias(name) for name in schema.fieldNames()),
+        F.col("topic").alias(_TOPIC),
+        F.col("partition").alias(_PARTITION),
+        F.col("offset").alias(_OFFSET),
+        F.col("timestamp").alias(_TIMESTAMP),
+        value.alias(VALUE),
+        missing.alias(MISSING_FIELDS),
+    )
+
+
+def _message_rules_hold() -> Column:
+    return rule_holds(MESSAGE_RULES["message_is_json_object"]) & rule_holds(MESSAGE_RULES["message_has_every_field"])
+
+
+def well_formed(parsed: DataFrame, source: str) -> DataFrame:
+    """The parsed messages that pass both message rules: the contract's columns, then the lineage columns.
+
+    The bronze table's expectations then drop those that break a rule of the source.
+    """
+    return parsed.where(_message_rules_hold()).select(*RAW_SCHEMAS[source].fieldNames(), *LINEAGE)
+
+
+def quarantined_messages(parsed: DataFrame, source: str, run_id: str | None = None) -> DataFrame:
+    """The parsed messages that break a message rule or a rule of the source, each with the rules it broke.
+
+    Returns:
+        The contract's columns, the lineage columns, `raw_record` (the message as JSON: topic,
+        partition, offset, timestamp and its value as it came), `broken_rules` and `run_id`.
+    """
+    named_failures = [F.when(~rule_holds(predicate), F.lit(name)) for name, predicate in MESSAGE_RULES.items()]
+    message_failures = F.filter(F.array(*named_failures), lambda name: name.isNotNull())
+    # A value that is no JSON object has no fields to judge: naming every field rule would bury the reason.
+    broken = F.when(
+        ~rule_holds(MESSAGE_RULES["message_is_json_object"]), F.array(F.lit("message_is_json_object"))
+    ).otherwise(F.concat(message_failures, broken_rules(source)))
+    raw_record = F.to_json(
+        F.struct(
+            F.col(_TOPIC).alias("topic"),
+            F.col(_PARTITION).alias("partition"),
+            F.col(_OFFSET).alias("offset"),
+            F.col(_TIMESTAMP).alias("timestamp"),
+            F.col(VALUE).alias("value"),
+        ),
+        {"ignoreNullFields": "false"},
+    )
+    return parsed.select(
+        *RAW_SCHEMAS[source].fieldNames(),
+        *LINEAGE,
+        raw_record.alias(RAW_RECORD),
+        broken.alias("broken_rules"),
+        F.lit(run_id).cast("string").alias(RUN_ID),
+    ).where(F.size("broken_rules") > 0)
+
+
+def message_counts(messages: DataFrame, kept: DataFrame, quarantined: DataFrame, source: str) -> DataFrame:
+    """One row as `run_metrics.source_counts`, over the offsets ingested so far that the topic still holds.
+
+    Per partition, read are the topic's messages from the earliest it still holds up to the last
+    offset that bronze or quarantine holds; kept and quarantined are counted within the same
+    offsets. A message lost or ingested twice unbalances them; one not yet ingested does not.
+    """
+    keys = [_TOPIC, _PARTITION]
+    held = messages.select(
+        F.col("topic").alias(_TOPIC), F.col("partition").alias(_PARTITION), F.col("offset").alias(_OFFSET)
+    )
+    ingested = kept.select(*keys, _OFFSET).unionByName(quarantined.select(*keys, _OFFSET))
+    bounds = (
+        held.groupBy(*keys)
+        .agg(F.min(_OFFSET).alias("first_held"))
+        .join(ingested.groupBy(*keys).agg(F.max(_OFFSET).alias("last_ingested")), keys)
+    )
+
+    def within(frame: DataFrame) -> DataFrame:
+        return frame.join(F.broadcast(bounds), keys).where(
+            F.col(_OFFSET).between(F.col("first_held"), F.col("last_ingested"))
+        )
+
+    return source_counts(within(held), within(kept), within(quarantined), source)
+
+
+def messages_of(rows: DataFrame, source: str) -> DataFrame:
+    """One Kafka record per raw row: keyed by customer (whose messages then keep their order), the row as JSON."""
+    fields = RAW_SCHEMAS[source].fieldNames()
+    return rows.select(
+        F.col("customer_id").cast("string").alias("key"),
+        F.to_json(F.struct(*fields), {"ignoreNullFields": "false"}).alias("value"),
+    )

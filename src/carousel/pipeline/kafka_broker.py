@@ -1,0 +1,232 @@
+"""A real Apache Kafka broker on this machine (KRaft, one node, jars from Maven Central), and producing rows to it.
+
+`carousel pipeline --kafka` starts one, produces the landed clicks and add-to-carts it has not
+produced yet, runs the pipeline from the topics, and stops it. The broker keeps its log in the
+pipeline's work directory, so a later run finds every message of the earlier ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from carousel import kafka_source
+from carousel.errors import CarouselError
+from carousel.pipeline.settings import KafkaSettings
+from carousel.storage import read_source, read_source_stream
+
+log = logging.getLogger("carousel")
+
+KAFKA_VERSION = "4.1.1"
+BROKER_ARTIFACT = f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}"
+JARS_ENV = "CAROUSEL_KAFKA_JARS"
+"""Environment variable naming a folder that holds the broker's jars (else they live in this virtual environment)."""
+TOPICS = {"clicks": "clicks", "add_to_carts": "add_to_carts"}
+"""The local broker's topic per source read from Kafka."""
+PARTITIONS = 2
+"""Partitions of each topic the local broker creates: more than one, so offsets are per partition as in production."""
+_READY_SECONDS = 120
+
+
+class KafkaBrokerError(CarouselError, RuntimeError):
+    """The local Kafka broker could not be fetched, started or reached; the message says which and where its log is."""
+
+
+def broker_jars(folder: Path | None = None) -> Path:
+    """The folder of the broker's jars, fetched with Maven into it on first use.
+
+    Raises:
+        KafkaBrokerError: Maven is missing or could not fetch the jars.
+    """
+    folder = folder or Path(
+        os.environ.get(JARS_ENV) or Path(sys.prefix) / "share" / "carousel" / f"kafka-{KAFKA_VERSION}"
+    )
+    if any(folder.glob("kafka_2.13-*.jar")):
+        return folder
+    maven = shutil.which("mvn")
+    if maven is None:
+        raise KafkaBrokerError(
+            f"the Kafka broker's jars are not in {folder}, and Maven (mvn) is not installed to fetch them"
+        )
+    group, artifact, version = BROKER_ARTIFACT.split(":")
+    pom = f"""<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>carousel</groupId><artifactId>kafka-broker</artifactId><version>1</version><packaging>pom</packaging>
+<dependencies><dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version>
+</dependency></dependencies></project>"""
+    log.info("fetching %s and its dependencies with Maven into %s", BROKER_ARTIFACT, folder)
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "pom.xml").write_text(pom)
+        fetched = subprocess.run(
+            [maven, "-q", "-B", "dependency:copy-dependencies", f"-DoutputDirectory={folder}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+        )
+    if fetched.returncode != 0:
+        tail = (fetched.stdout + fetched.stderr).strip().splitlines()[-5:]
+        raise KafkaBrokerError(f"Maven could not fetch {BROKER_ARTIFACT}: " + " | ".join(tail))
+    return folder
+
+
+def _cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as `kafka-storage random-uuid` prints."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("localhost", port)) == 0
+
+
+@dataclass
+class LocalKafkaBroker:
+    """One KRaft broker and controller in one JVM, its log and settings under `folder`.
+
+    Use it as a context manager: entering starts it (formatting its storage the first time),
+    leaving stops it. Its ports are chosen once and kept in `folder`, so a restart serves the same
+    address and finds every earlier message.
+    """
+
+    folder: Path
+    _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    @property
+    def properties(self) -> Path:
+        return self.folder / "server.properties"
+
+    @property
+    def log_file(self) -> Path:
+        """Everything the broker's JVM printed."""
+        return self.folder / "broker.log"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"localhost:{self._ports()[0]}"
+
+    def _ports(self) -> tuple[int, int]:
+        lines = dict(line.split("=", 1) for line in self.properties.read_text().splitlines() if "=" in line)
+        return int(lines["carousel.broker.port"]), int(lines["carousel.controller.port"])
+
+    def _write_properties(self) -> None:
+        broker, controller = _free_port(), _free_port()
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@localhost:{controller}",
+            "listeners": f"PLAINTEXT://localhost:{broker},CONTROLLER://localhost:{controller}",
+            "advertised.listeners": f"PLAINTEXT://localhost:{broker}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str((self.folder / "log").resolve()),
+            "num.partitions": str(PARTITIONS),
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Kafka ignores unknown keys: the chosen ports, read back on a restart.
+            "carousel.broker.port": str(broker),
+            "carousel.controller.port": str(controller),
+        }
+        self.properties.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
+
+    def _java(self, main: str, *arguments: str) -> list[str]:
+        return ["java", "-Xmx512m", "-cp", str(broker_jars() / "*"), main, *arguments]
+
+    def start(self) -> str:
+        """Start the broker (formatting its storage the first time); return its bootstrap servers.
+
+        Raises:
+            KafkaBrokerError: it exited or did not listen within two minutes.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.properties.exists():
+            self._write_properties()
+        if not (self.folder / "log" / "meta.properties").exists():
+            formatted = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(self.properties)),
+                capture_output=True,
+                text=True,
+            )
+            if formatted.returncode != 0:
+                raise KafkaBrokerError(
+                    f"formatting the Kafka broker's storage failed: {formatted.stderr.strip()[-500:]}"
+                )
+        port = self._ports()[0]
+        with open(self.log_file, "ab") as output:
+            # In the runner's process group: killing that group stops the broker too, as a crash would.
+            self._process = subprocess.Popen(
+                self._java("kafka.Kafka", str(self.properties)), stdout=output, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + _READY_SECONDS
+        while not _accepts(port):
+            if self._process.poll() is not None:
+                raise KafkaBrokerError(
+                    f"the Kafka broker exited (code {self._process.returncode}); see {self.log_file}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise KafkaBrokerError(f"the Kafka broker did not listen on port {port} in time; see {self.log_file}")
+            time.sleep(0.2)  # waiting for another process to open its port
+        log.info("Kafka broker %s listening at %s (log %s)", KAFKA_VERSION, self.bootstrap_servers, self.log_file)
+        return self.bootstrap_servers
+
+    def stop(self) -> None:
+        """Stop the broker: politely, then by force after half a minute."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+    def __enter__(self) -> LocalKafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def settings(self) -> KafkaSettings:
+        """Pipeline settings that read clicks and add-to-carts from this broker's topics."""
+        return KafkaSettings(self.bootstrap_servers, dict(TOPICS))
+
+
+def produce_new_rows(spark: SparkSession, raw: str, source: str, kafka: KafkaSettings, checkpoint: Path) -> int:
+    """Produce the rows of the landed `raw` source not produced yet to `source`'s topic; return how many.
+
+    A checkpointed stream remembers what it produced, so landing one more day and calling this
+    again produces that day only.
+    """
+    rows = read_source_stream(spark, raw, read_source(spark, raw).schema)
+    query = (
+        kafka_source.messages_of(rows, source)
+        .writeStream.format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+        .option("topic", kafka.topics[source])
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    return sum(progress["numInputRows"] for progress in query.recentProgress)

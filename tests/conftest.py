@@ -20,4 +20,5 @@ time.tzset()
 def spark():
     from carousel.spark import local_spark
 
-    return local_spark("carousel-tests", cores=2, shuffle_partitions=4)
+    # Spark's 1 GiB default driver ran out of room to broadcast late in a full run (test_incremental).
+    return local_spark("carousel-tests", cores=2, shuffle_partitions=4, driver_memory="4g")

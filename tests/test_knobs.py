@@ -15,6 +15,7 @@ def test_the_ranges():
         "history_length": KnobRange(1, 1_000_000),
         "lookback_days": KnobRange(1, 3_652_059),  # 0001-01-01 .. 9999-12-31
         "window_days": KnobRange(1, 3_652_059),
+        "retention_days": KnobRange(0, 3_652_059),
         "shuffle_partitions": KnobRange(1, 100_000),
     }
 

@@ -1,0 +1,134 @@
+"""Kafka messages: JSON parsed to the contract, the two message rules, lineage, and the offset-bounded counts.
+
+The messages are built as Spark's Kafka reader returns them (no broker needed); the broker
+itself is exercised end to end in `test_kafka_pipeline.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from carousel.contract import KAFKA_LINEAGE_COLUMNS
+from carousel.kafka_source import message_counts, messages_of, parse_messages, quarantined_messages, well_formed
+from carousel.quality import all_rules_hold
+
+UTC = dt.timezone.utc
+PRODUCED = dt.datetime(2025, 7, 1, 6, 0, tzinfo=UTC)
+VALID_0 = '{"dt":"2025-06-30","customer_id":7,"item_id":11,"click_time":"2025-06-30T10:00:00.000Z"}'
+VALID_1 = '{"dt":"2025-06-30","customer_id":8,"item_id":13,"click_time":"2025-06-30T11:30:00.000Z"}'
+NO_CLICK_TIME = '{"dt":"2025-06-30","customer_id":7,"item_id":12}'
+NEGATIVE_CUSTOMER = '{"dt":"2025-06-30","customer_id":-3,"item_id":12,"click_time":"2025-06-30T10:00:00.000Z"}'
+TEXT_CUSTOMER = '{"dt":"2025-06-30","customer_id":"abc","item_id":12,"click_time":"2025-06-30T10:00:00.000Z"}'
+MESSAGES = [  # (partition, offset, value)
+    (0, 0, VALID_0),
+    (0, 1, "not json"),
+    (0, 2, "[1, 2]"),
+    (1, 0, NO_CLICK_TIME),
+    (1, 1, NEGATIVE_CUSTOMER),
+    (1, 2, TEXT_CUSTOMER),
+    (1, 3, VALID_1),
+]
+
+
+@pytest.fixture(scope="module")
+def messages(spark):
+    """The topic as Spark's Kafka reader gives it: key, value, topic, partition, offset, timestamp, timestampType."""
+    rows = [(b"k", value.encode(), "clicks", partition, offset, PRODUCED, 0) for partition, offset, value in MESSAGES]
+    schema = (
+        "key binary, value binary, topic string, partition int, offset bigint, timestamp timestamp, timestampType int"
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def _lineage(partition: int, offset: int) -> tuple:
+    return ("clicks", partition, offset, PRODUCED.replace(tzinfo=None))
+
+
+def test_well_formed_messages_keep_the_contract_columns_and_their_lineage(spark, messages):
+    parsed = parse_messages(messages, "clicks")
+    kept = well_formed(parsed, "clicks")
+    assert kept.columns == [
+        "dt",
+        "customer_id",
+        "item_id",
+        "click_time",
+        *(column.name for column in KAFKA_LINEAGE_COLUMNS),
+    ]
+    at_ten = dt.datetime(2025, 6, 30, 10, 0)
+    assert sorted(map(tuple, kept.collect()), key=repr) == sorted(
+        [
+            ("2025-06-30", 7, 11, at_ten, *_lineage(0, 0)),
+            ("2025-06-30", -3, 12, at_ten, *_lineage(1, 1)),
+            ("2025-06-30", None, 12, at_ten, *_lineage(1, 2)),  # a mistyped field reads NULL: its rule judges it
+            ("2025-06-30", 8, 13, dt.datetime(2025, 6, 30, 11, 30), *_lineage(1, 3)),
+        ],
+        key=repr,
+    )
+
+
+def test_every_broken_message_is_quarantined_with_its_rules_and_the_raw_value(spark, messages):
+    quarantined = quarantined_messages(parse_messages(messages, "clicks"), "clicks", run_id="run-1")
+    rows = {(row.kafka_partition, row.kafka_offset): row for row in quarantined.collect()}
+    assert {key: row.broken_rules for key, row in rows.items()} == {
+        (0, 1): ["message_is_json_object"],
+        (0, 2): ["message_is_json_object"],
+        (1, 0): ["message_has_every_field", "click_time_present"],
+        (1, 1): ["customer_id_positive"],
+        (1, 2): ["customer_id_positive"],
+    }
+    assert rows[(0, 1)].raw_record == (
+        '{"topic":"clicks","partition":0,"offset":1,"timestamp":"2025-07-01T06:00:00.000Z","value":"not json"}'
+    )
+    assert rows[(1, 2)].raw_record.endswith(',"value":' + '"' + TEXT_CUSTOMER.replace('"', '\\"') + '"}')
+    assert {row.run_id for row in rows.values()} == {"run-1"}
+
+
+def _counts(frame) -> tuple:
+    row = frame.first()
+    return row.rows_read, row.rows_kept, row.rows_quarantined
+
+
+def test_counts_cover_the_offsets_ingested_so_far(spark, messages):
+    parsed = parse_messages(messages, "clicks")
+    bronze = well_formed(parsed, "clicks").where(all_rules_hold("clicks"))
+    quarantine = quarantined_messages(parsed, "clicks")
+    assert _counts(message_counts(messages, bronze, quarantine, "clicks")) == (7, 2, 5)
+    # Mid-stream: partition 0 read to its end, partition 1 to offset 0 only; the rest is not read yet.
+    assert _counts(
+        message_counts(
+            messages,
+            bronze.where("kafka_partition = 0"),
+            quarantine.where("kafka_offset <= 0 OR kafka_partition = 0"),
+            "clicks",
+        )
+    ) == (4, 1, 3)
+    # A message ingested twice unbalances them.
+    assert _counts(message_counts(messages, bronze.unionByName(bronze), quarantine, "clicks")) == (7, 4, 5)
+
+
+def test_counts_skip_offsets_the_topic_no_longer_holds(spark, messages):
+    parsed = parse_messages(messages, "clicks")
+    bronze = well_formed(parsed, "clicks").where(all_rules_hold("clicks"))
+    quarantine = quarantined_messages(parsed, "clicks")
+    after_retention = messages.where("NOT (partition = 0 AND offset = 0)")
+    assert _counts(message_counts(after_retention, bronze, quarantine, "clicks")) == (6, 1, 5)
+
+
+def test_landed_rows_become_json_messages_that_parse_back_to_the_same_rows(spark):
+    rows = spark.createDataFrame(
+        [("2025-06-30", 7, 11, dt.datetime(2025, 6, 30, 10, 0, 0, 123000, tzinfo=UTC), "extra")],
+        "dt string, customer_id int, item_id int, click_time timestamp, ignored string",
+    )
+    records = messages_of(rows, "clicks")
+    assert [tuple(row) for row in records.collect()] == [
+        ("7", '{"dt":"2025-06-30","customer_id":7,"item_id":11,"click_time":"2025-06-30T10:00:00.123Z"}')
+    ]
+    as_read = records.selectExpr(
+        "key", "value", "'clicks' AS topic", "0 AS partition", "5L AS offset", "current_timestamp() AS timestamp"
+    )
+    parsed = well_formed(parse_messages(as_read, "clicks"), "clicks")
+    assert [tuple(row)[:4] for row in parsed.collect()] == [
+        ("2025-06-30", 7, 11, dt.datetime(2025, 6, 30, 10, 0, 0, 123000))
+    ]

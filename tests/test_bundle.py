@@ -36,6 +36,12 @@ PIPELINE_CONFIGURATION_KEYS = {
     "carousel.window_end",
     "carousel.history_length",
     "carousel.lookback_days",
+    "carousel.kafka.bootstrap_servers",
+    "carousel.kafka.topic.clicks",
+    "carousel.kafka.topic.add_to_carts",
+    "carousel.kafka.option.kafka.security.protocol",
+    "carousel.kafka.option.kafka.sasl.mechanism",
+    "carousel.kafka.option.kafka.sasl.jaas.config",
 }
 
 

@@ -9,15 +9,9 @@ exactly the new day's rows.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from builders import example_tuples
+from pipeline_runs import killed_once_a_stream_commits, rows_of, snapshot, without_run_id
 from pyspark.sql import functions as F
 
 from carousel import build_training_examples
@@ -53,11 +47,6 @@ FIRST_WINDOW = ("2025-06-29", "2025-06-30")  # the newest two of the three gener
 NEXT_DAY = "2025-07-01"
 SECOND_WINDOW = ("2025-06-30", NEXT_DAY)
 HISTORY = HistoryConfig(history_length=5, lookback_days=7)
-STREAMED = (*BRONZE.values(), *QUARANTINE.values(), ACTIONS_SILVER)
-
-
-def _rows(frame) -> list[tuple]:
-    return sorted(map(tuple, frame.collect()), key=repr)
 
 
 @pytest.fixture(scope="module")
@@ -71,66 +60,28 @@ def daily_updates(spark, tmp_path_factory):
     settings = PipelineSettings(sources=sources, window_days=WINDOW_DAYS, history=HISTORY)
     pipeline = LocalPipeline(root / "work")
 
-    def snapshot() -> dict[str, list[tuple]]:
-        return {
-            table: _rows(spark.read.format("delta").load(str(pipeline.table_path(table)))) for table in STORED_TABLES
-        }
-
     first_rows = {source: read_source(spark, path).count() for source, path in sources.items()}
     first_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
-    first = snapshot()
+    first = snapshot(spark, pipeline)
     day, landed = generate_next_day(spark, str(raw_dir), TINY)
     assert day == NEXT_DAY
-    killed = _killed_once_a_stream_commits(spark, raw_dir, pipeline)
+    arguments = [
+        "--input", str(raw_dir), "--window-days", str(WINDOW_DAYS), "--history-length", str(HISTORY.history_length),
+        "--lookback-days", str(HISTORY.lookback_days), "--shuffle-partitions", "4", "--driver-memory", "2g",
+    ]  # fmt: skip
+    killed = killed_once_a_stream_commits(spark, pipeline, arguments)
     second_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     raw = {source: read_source(spark, path) for source, path in sources.items()}
     return {
         "raw": raw,
         "pipeline": pipeline,
         "first": first,
-        "second": snapshot(),
+        "second": snapshot(spark, pipeline),
         "first_rows": first_rows,
         "landed": landed,
         "summaries": (first_summary, second_summary),
         "killed": killed,
     }
-
-
-def _commits(pipeline: LocalPipeline) -> set[str]:
-    return {
-        f"{table}/{name}"
-        for table in STREAMED
-        if (pipeline.table_path(table) / "_delta_log").is_dir()
-        for name in os.listdir(pipeline.table_path(table) / "_delta_log")
-        if name.endswith(".json")
-    }
-
-
-def _killed_once_a_stream_commits(spark, raw_dir: Path, pipeline: LocalPipeline) -> dict[str, list[tuple]]:
-    """Start `carousel pipeline` on the landed day, SIGKILL it at its first streaming commit; what readers then see."""
-    command = [
-        sys.executable, "-m", "carousel.cli", "pipeline", "--input", str(raw_dir), "--work-dir",
-        str(pipeline.work_dir), "--window-days", str(WINDOW_DAYS),
-        "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
-        "--shuffle-partitions", "4", "--driver-memory", "2g",
-    ]  # fmt: skip
-    before = _commits(pipeline)
-    deadline = time.monotonic() + 300
-    with subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    ) as process:
-        while process.poll() is None and time.monotonic() < deadline and not _commits(pipeline) - before:
-            time.sleep(0.01)  # polling the file system, not waiting for time to pass
-        committed = _commits(pipeline) - before
-        os.killpg(process.pid, signal.SIGKILL)  # the runner, spark-pipelines and its JVM
-        process.wait()
-    assert committed, "the pipeline ended or timed out before any stream committed"
-    return {table: _rows(read_published(spark, pipeline, table).drop("run_id")) for table in STORED_TABLES}
-
-
-def _without_run_id(rows: list[tuple], frame_columns: list[str]) -> list[tuple]:
-    keep = [index for index, name in enumerate(frame_columns) if name != "run_id"]
-    return sorted((tuple(row[index] for index in keep) for row in rows), key=repr)
 
 
 @pytest.mark.slow
@@ -142,9 +93,11 @@ def test_every_raw_row_is_kept_or_quarantined_once_with_its_rules(spark, daily_u
     for source in RAW_SOURCES:
         bronze, quarantine = second[BRONZE[source]], second[QUARANTINE[source]]
         assert reconciliation[source] == (raw[source].count(), len(bronze), len(quarantine))
-        assert bronze == _rows(keep_valid(raw[source], source)), source
+        assert bronze == rows_of(keep_valid(raw[source], source)), source
         stored = spark.read.format("delta").load(str(pipeline.table_path(QUARANTINE[source])))
-        assert _without_run_id(quarantine, stored.columns) == _rows(quarantine_rows(raw[source], source).drop("run_id"))
+        assert without_run_id(quarantine, stored.columns) == rows_of(
+            quarantine_rows(raw[source], source).drop("run_id")
+        )
         # Rows are quarantined once, by the update that took them in: update 1's keep its run id.
         earlier = daily_updates["first"][QUARANTINE[source]]
         earlier_rows = {repr(row) for row in earlier}
@@ -155,7 +108,7 @@ def test_every_raw_row_is_kept_or_quarantined_once_with_its_rules(spark, daily_u
         newly_quarantined[source] = len(quarantine) - len(earlier)
     # A day of 150 customers holds a few orders only, but dirty clicks for sure.
     assert newly_quarantined["clicks"] > 0, newly_quarantined
-    assert second[ACTIONS_SILVER] == _rows(unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"]))
+    assert second[ACTIONS_SILVER] == rows_of(unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"]))
     assert second_summary.rows[ACTIONS_SILVER] == len(second[ACTIONS_SILVER])
 
 
@@ -174,9 +127,9 @@ def test_update_2_took_in_exactly_the_landed_day(spark, daily_updates):
 @pytest.mark.slow
 def test_gold_holds_the_rolling_window_and_equals_the_core_functions(spark, daily_updates):
     raw, pipeline = daily_updates["raw"], daily_updates["pipeline"]
-    for snapshot, window in ((daily_updates["first"], FIRST_WINDOW), (daily_updates["second"], SECOND_WINDOW)):
-        assert {row[0] for row in snapshot[CUSTOMER_HISTORIES_GOLD]} == set(window)
-        assert {row[0] for row in snapshot[TRAINING_EXAMPLES_GOLD]} == set(window)
+    for tables, window in ((daily_updates["first"], FIRST_WINDOW), (daily_updates["second"], SECOND_WINDOW)):
+        assert {row[0] for row in tables[CUSTOMER_HISTORIES_GOLD]} == set(window)
+        assert {row[0] for row in tables[TRAINING_EXAMPLES_GOLD]} == set(window)
     impressions = raw["impressions"].where(F.col("dt").between(*SECOND_WINDOW))
     expected = build_training_examples(
         impressions, raw["clicks"], raw["add_to_carts"], raw["orders"], HISTORY.history_length, HISTORY.lookback_days
@@ -188,7 +141,7 @@ def test_gold_holds_the_rolling_window_and_equals_the_core_functions(spark, dail
 
 
 @pytest.mark.slow
-def test_carousel_build_writes_the_pipelines_gold_rows(spark, daily_updates, tmp_path):
+def test_carousel_build_writes_the_pipelines_goldrows_of(spark, daily_updates, tmp_path):
     pipeline = daily_updates["pipeline"]
     sources = {source: str(pipeline.work_dir.parent / "raw" / source) for source in RAW_SOURCES}
     build(spark, sources, str(tmp_path / "gold"), HISTORY, *SECOND_WINDOW)
@@ -196,7 +149,7 @@ def test_carousel_build_writes_the_pipelines_gold_rows(spark, daily_updates, tmp
         built = spark.read.format("delta").load(str(tmp_path / "gold" / table))
         published = spark.read.format("delta").load(str(pipeline.table_path(table)))
         assert built.columns == published.columns, table
-        assert _rows(built) == _rows(published)
+        assert rows_of(built) == rows_of(published)
         assert built.count() > 0, table
 
 
@@ -228,5 +181,5 @@ def test_a_killed_update_leaves_the_published_tables_and_the_rerun_completes(spa
     pipeline, first, second = daily_updates["pipeline"], daily_updates["first"], daily_updates["second"]
     for table in STORED_TABLES:
         stored = spark.read.format("delta").load(str(pipeline.table_path(table)))
-        assert daily_updates["killed"][table] == _without_run_id(first[table], stored.columns), table
-        assert _rows(read_published(spark, pipeline, table)) == second[table], table
+        assert daily_updates["killed"][table] == without_run_id(first[table], stored.columns), table
+        assert rows_of(read_published(spark, pipeline, table)) == second[table], table

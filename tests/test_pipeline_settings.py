@@ -77,6 +77,7 @@ def test_kafka_settings_name_the_topics_servers_and_pass_through_options():
         "carousel.kafka.topic.add_to_carts": "",
         "carousel.kafka.option.kafka.security.protocol": "SASL_SSL",
         "carousel.kafka.option.maxOffsetsPerTrigger": "100000",
+        "carousel.kafka.option.kafka.sasl.jaas.config": " ",
         "carousel.window_days": "7",
     }
     settings = PipelineSettings.from_conf(lambda key, default: configuration.get(key, default), configuration)

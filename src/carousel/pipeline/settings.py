@@ -82,8 +82,11 @@ def _kafka_settings(get: Callable[[str, str | None], str | None], conf: Mapping[
         raise PipelineConfigError(
             f"pipeline setting '{KAFKA_BOOTSTRAP_SERVERS_KEY}' is empty, but {named} names a topic"
         )
+    # An empty value is a setting left unset (a bundle variable's empty default), not an empty option.
     options = {
-        key[len(KAFKA_OPTION_PREFIX) :]: value for key, value in conf.items() if key.startswith(KAFKA_OPTION_PREFIX)
+        key[len(KAFKA_OPTION_PREFIX) :]: value
+        for key, value in conf.items()
+        if key.startswith(KAFKA_OPTION_PREFIX) and value.strip()
     }
     return KafkaSettings(servers, topics, options)
 

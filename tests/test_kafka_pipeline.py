@@ -1,0 +1,175 @@
+"""The declarative pipeline end to end with a real Kafka broker: clicks and add-to-carts read from their topics.
+
+Update 1 produces the tiny dirty data's clicks and add-to-carts to a local KRaft broker and runs
+the pipeline; one more day is landed and a malformed message produced; `carousel pipeline
+--kafka` is killed (broker included) at its first streaming commit and run again. Every message
+must then sit in bronze or quarantine exactly once, with its topic, partition and offset; the
+gold tables must equal the core functions over the window; update 2 must have taken in exactly
+the new day's messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from builders import example_tuples
+from pipeline_runs import killed_once_a_stream_commits, rows_of, snapshot, without_run_id
+from pyspark.sql import functions as F
+from test_pipeline import HISTORY, NEXT_DAY, SECOND_WINDOW, TINY, WINDOW_DAYS
+
+from carousel import build_training_examples
+from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+from carousel.contract import KAFKA_LINEAGE_COLUMNS, KAFKA_SOURCES
+from carousel.gold import unpack_training_examples
+from carousel.kafka_source import read_messages
+from carousel.pipeline.datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION, TRAINING_EXAMPLES_GOLD
+from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline.settings import PipelineSettings
+from carousel.quality import keep_valid, quarantine_rows
+from carousel.storage import RAW_SOURCES, read_source
+from carousel.synthetic import generate_raw
+
+LINEAGE = [column.name for column in KAFKA_LINEAGE_COLUMNS]
+MALFORMED = '{"dt": "2025-07-01", "customer_id": 12, "item_id": 3, "click_time": '  # cut off: not JSON
+
+
+def _update(spark, pipeline: LocalPipeline, settings: PipelineSettings):
+    """One daily update as `carousel pipeline --kafka` runs it: broker up, new rows produced, pipeline run."""
+    with LocalKafkaBroker(pipeline.kafka_dir) as broker:
+        kafka = broker.settings()
+        produced = {
+            source: produce_new_rows(
+                spark, settings.sources[source], source, kafka, pipeline.producer_checkpoint(source)
+            )
+            for source in KAFKA_SOURCES
+        }
+        settings = dataclasses.replace(settings, kafka=kafka)
+        summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
+        topics = {
+            source: rows_of(read_messages(spark, kafka, source).select("partition", "offset"))
+            for source in KAFKA_SOURCES
+        }
+    return summary, produced, topics
+
+
+@pytest.fixture(scope="module")
+def kafka_updates(spark, tmp_path_factory):
+    """Update 1 from Kafka; one more day landed and a malformed click produced; update 2 killed, then run again."""
+    root = tmp_path_factory.mktemp("kafka_pipeline")
+    raw_dir = root / "raw"
+    for source, frame in generate_raw(spark, TINY).items():
+        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(raw_dir / source))
+    sources = {source: str(raw_dir / source) for source in RAW_SOURCES}
+    settings = PipelineSettings(sources=sources, window_days=WINDOW_DAYS, history=HISTORY)
+    pipeline = LocalPipeline(root / "work")
+
+    first_rows = {source: read_source(spark, path).count() for source, path in sources.items()}
+    first_summary, first_produced, _ = _update(spark, pipeline, settings)
+    first = snapshot(spark, pipeline)
+    day, landed = generate_next_day(spark, str(raw_dir), TINY)
+    assert day == NEXT_DAY
+    with LocalKafkaBroker(pipeline.kafka_dir) as broker:
+        malformed = spark.createDataFrame([("12", MALFORMED)], "key string, value string")
+        malformed.write.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap_servers).option(
+            "topic", broker.settings().topics["clicks"]
+        ).save()
+    arguments = [
+        "--kafka", "--input", str(raw_dir), "--window-days", str(WINDOW_DAYS),
+        "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
+        "--shuffle-partitions", "4", "--driver-memory", "2g",
+    ]  # fmt: skip
+    killed = killed_once_a_stream_commits(spark, pipeline, arguments)
+    second_summary, second_produced, topics = _update(spark, pipeline, settings)
+    return {
+        "raw": {source: read_source(spark, path) for source, path in sources.items()},
+        "pipeline": pipeline,
+        "first": first,
+        "second": snapshot(spark, pipeline),
+        "first_rows": first_rows,
+        "landed": landed,
+        "produced": (first_produced, second_produced),
+        "topics": topics,
+        "summaries": (first_summary, second_summary),
+        "killed": killed,
+    }
+
+
+def _stored(spark, pipeline: LocalPipeline, table: str):
+    return spark.read.format("delta").load(str(pipeline.table_path(table)))
+
+
+@pytest.mark.slow
+def test_every_message_is_in_bronze_or_quarantine_exactly_once_with_its_lineage(spark, kafka_updates):
+    pipeline, topics = kafka_updates["pipeline"], kafka_updates["topics"]
+    first_produced, second_produced = kafka_updates["produced"]
+    for source in KAFKA_SOURCES:
+        # The killed run produced the new day; the rerun found nothing left to produce.
+        assert second_produced[source] == 0
+        assert first_produced[source] == kafka_updates["first_rows"][source]
+        ingested = rows_of(
+            _stored(spark, pipeline, BRONZE[source])
+            .select("kafka_partition", "kafka_offset")
+            .unionAll(_stored(spark, pipeline, QUARANTINE[source]).select("kafka_partition", "kafka_offset"))
+        )
+        assert ingested == topics[source], source  # every offset once: none lost, none twice
+        assert {row.kafka_topic for row in _stored(spark, pipeline, BRONZE[source]).collect()} == {source}
+
+
+@pytest.mark.slow
+def test_bronze_and_quarantine_hold_what_the_rules_say_and_the_malformed_message(spark, kafka_updates):
+    raw, pipeline = kafka_updates["raw"], kafka_updates["pipeline"]
+    for source in KAFKA_SOURCES:
+        bronze = _stored(spark, pipeline, BRONZE[source])
+        assert bronze.columns[-len(LINEAGE) :] == LINEAGE
+        assert rows_of(bronze.drop(*LINEAGE)) == rows_of(keep_valid(raw[source], source))
+        quarantine = _stored(spark, pipeline, QUARANTINE[source])
+        from_rows = quarantine.where(~F.array_contains("broken_rules", "message_is_json_object"))
+        expected = quarantine_rows(raw[source], source).drop("raw_record", "run_id")
+        assert rows_of(from_rows.drop(*LINEAGE, "raw_record", "run_id")) == rows_of(expected), source
+    malformed = (
+        _stored(spark, pipeline, QUARANTINE["clicks"])
+        .where(F.array_contains("broken_rules", "message_is_json_object"))
+        .collect()
+    )
+    assert [(row.broken_rules, row.kafka_topic) for row in malformed] == [(["message_is_json_object"], "clicks")]
+    assert malformed[0].raw_record.endswith(',"value":' + '"' + MALFORMED.replace('"', '\\"') + '"}')
+
+
+@pytest.mark.slow
+def test_update_2_took_in_exactly_the_new_days_messages(kafka_updates):
+    first_summary, second_summary = kafka_updates["summaries"]
+    assert first_summary.rows_processed == kafka_updates["first_rows"]
+    expected = dict(kafka_updates["landed"])
+    expected["clicks"] += 1  # the malformed message
+    assert second_summary.rows_processed == expected
+    reconciliation = {row[1]: row[2:] for row in kafka_updates["second"][SOURCE_RECONCILIATION]}
+    for source in KAFKA_SOURCES:
+        read, kept, quarantined = reconciliation[source]
+        assert read == kept + quarantined == len(kafka_updates["topics"][source])
+
+
+@pytest.mark.slow
+def test_gold_equals_the_core_functions_over_the_window(spark, kafka_updates):
+    raw, pipeline = kafka_updates["raw"], kafka_updates["pipeline"]
+    expected = build_training_examples(
+        raw["impressions"].where(F.col("dt").between(*SECOND_WINDOW)),
+        raw["clicks"],
+        raw["add_to_carts"],
+        raw["orders"],
+        HISTORY.history_length,
+        HISTORY.lookback_days,
+    )
+    gold = _stored(spark, pipeline, TRAINING_EXAMPLES_GOLD)
+    assert example_tuples(unpack_training_examples(gold)) == example_tuples(expected)
+    assert example_tuples(expected)
+
+
+@pytest.mark.slow
+def test_a_killed_update_leaves_the_published_tables_and_the_rerun_completes(spark, kafka_updates):
+    pipeline, first, second = kafka_updates["pipeline"], kafka_updates["first"], kafka_updates["second"]
+    for table in STORED_TABLES:
+        stored = _stored(spark, pipeline, table)
+        assert kafka_updates["killed"][table] == without_run_id(first[table], stored.columns), table
+        assert rows_of(read_published(spark, pipeline, table)) == second[table], table

@@ -26,7 +26,9 @@ import argparse
 import datetime as dt
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.errors import AnalysisException
@@ -140,6 +142,16 @@ class GoldReport:
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the seconds the body takes to `seconds[f"gold_step.{stage}"]` (the step's own profile)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            key = f"gold_step.{stage}"
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
 
 def _ref(location: str) -> str:
     return f"delta.`{location}`" if is_path(location) else location
@@ -231,11 +243,78 @@ def build_gold_days(
         How the days were built, which ones, which were deleted, rows written per table.
     """
     report = GoldReport()
+    with report.timed("plan"):
+        plan = _plan(spark, tables, window)
+    if plan is None:
+        return report
+    days, late_day, newest_built, in_window = plan.days, plan.late_day, plan.newest_built, plan.in_window
+    stored_as_of, versions = plan.stored_as_of, plan.versions
+
+    actions = _read(spark, tables.actions_silver)
+    state_as_of = stored_as_of if late_day is None else None
+    day_after_state = (parse_day(state_as_of) + dt.timedelta(days=1)).isoformat() if state_as_of else None
+    if days and days == [day_after_state]:
+        report.path = DAILY
+        with report.timed("state"):
+            _write(advance_state(_read(spark, tables.state), actions, state_as_of, config), tables.state)
+        state_as_of = days[0]
+        day_impressions = in_window.where(F.col("dt") == days[0])
+        with report.timed("days"):
+            histories = histories_from_state(_read(spark, tables.state), customer_days(day_impressions), config)
+            _write_days(spark, tables, histories, day_impressions, days, report)
+    elif days:
+        report.path = FULL
+        day_impressions = in_window.where(F.col("dt").isin(days))
+        with report.timed("days"):
+            histories = build_histories(actions, customer_days(day_impressions), config)
+            _write_days(spark, tables, histories, day_impressions, days, report)
+        if state_as_of != newest_built:
+            with report.timed("state"):
+                _write(initial_state(actions, newest_built, config), tables.state)
+            state_as_of = newest_built
+    report.days_built = days
+    log.info("gold: %s: %s", report.path, ", ".join(days) or "no day")
+
+    with report.timed("delete"):
+        oldest_kept = (parse_day(plan.start) - dt.timedelta(days=window.retention_days)).isoformat()
+        report.days_deleted = sorted(day for day in plan.built if day < oldest_kept)
+        if report.days_deleted:
+            for location in (tables.customer_histories_gold, tables.training_examples_gold):
+                spark.sql(f"DELETE FROM {_ref(location)} WHERE dt < '{oldest_kept}'")
+            log.info("gold: deleted %s (before the window)", ", ".join(report.days_deleted))
+
+    row = (
+        dt.datetime.now(dt.timezone.utc),
+        versions.actions_version,
+        versions.impressions_version,
+        parse_day(state_as_of) if state_as_of else None,
+    )
+    writer = spark.createDataFrame([row], PROGRESS_SCHEMA).write.format("delta").mode("append")
+    writer.save(tables.progress) if is_path(tables.progress) else writer.saveAsTable(tables.progress)
+    return report
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a step found: the window, the days built and to build, and where the state and inputs stand."""
+
+    start: str
+    in_window: DataFrame
+    built: set[str]
+    versions: _Progress
+    stored_as_of: str | None
+    days: list[str]
+    late_day: str | None
+    newest_built: str | None
+
+
+def _plan(spark: SparkSession, tables: GoldTables, window: Window) -> _Plan | None:
+    """Which days to build and from what; None without impressions."""
     impressions = _read(spark, tables.impressions_bronze)
     newest = impressions.agg(F.max("dt").alias("newest")).first()["newest"]
     if newest is None:
         log.info("gold: no impressions yet")
-        return report
+        return None
     start, end = window.bounds(newest)
     in_window = impressions.where(F.col("dt").between(start, end))
     window_days = _days_in(in_window)
@@ -273,45 +352,7 @@ def build_gold_days(
             to_build = set(window_days)
     days = sorted(to_build)
     newest_built = max(built & window_days | to_build) if (built & window_days) | to_build else None
-
-    actions = _read(spark, tables.actions_silver)
-    state_as_of = stored_as_of if late_day is None else None
-    day_after_state = (parse_day(state_as_of) + dt.timedelta(days=1)).isoformat() if state_as_of else None
-    if days and days == [day_after_state]:
-        report.path = DAILY
-        state = _read(spark, tables.state)
-        _write(advance_state(state, actions, state_as_of, config), tables.state)
-        state_as_of = days[0]
-        day_impressions = in_window.where(F.col("dt") == days[0])
-        histories = histories_from_state(_read(spark, tables.state), customer_days(day_impressions), config)
-        _write_days(spark, tables, histories, day_impressions, days, report)
-    elif days:
-        report.path = FULL
-        day_impressions = in_window.where(F.col("dt").isin(days))
-        histories = build_histories(actions, customer_days(day_impressions), config)
-        _write_days(spark, tables, histories, day_impressions, days, report)
-        if state_as_of != newest_built:
-            _write(initial_state(actions, newest_built, config), tables.state)
-            state_as_of = newest_built
-    report.days_built = days
-    log.info("gold: %s: %s", report.path, ", ".join(days) or "no day")
-
-    oldest_kept = (parse_day(start) - dt.timedelta(days=window.retention_days)).isoformat()
-    report.days_deleted = sorted(day for day in built if day < oldest_kept)
-    if report.days_deleted:
-        for location in (tables.customer_histories_gold, tables.training_examples_gold):
-            spark.sql(f"DELETE FROM {_ref(location)} WHERE dt < '{oldest_kept}'")
-        log.info("gold: deleted %s (before the window)", ", ".join(report.days_deleted))
-
-    row = (
-        dt.datetime.now(dt.timezone.utc),
-        versions.actions_version,
-        versions.impressions_version,
-        parse_day(state_as_of) if state_as_of else None,
-    )
-    writer = spark.createDataFrame([row], PROGRESS_SCHEMA).write.format("delta").mode("append")
-    writer.save(tables.progress) if is_path(tables.progress) else writer.saveAsTable(tables.progress)
-    return report
+    return _Plan(start, in_window, built, versions, stored_as_of, days, late_day, newest_built)
 
 
 def _write_days(

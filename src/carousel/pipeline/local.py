@@ -62,6 +62,10 @@ log = logging.getLogger("carousel")
 TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
 PIPELINE_NAME = "carousel_training_input"
 GOLD_STEP = "gold_step"
+SPARK_PIPELINES = "spark_pipelines_run"
+"""Subject of the seconds of the whole `spark-pipelines run`: its start, every flow, its end."""
+SUMMARY = "summary"
+"""Subject of the seconds the local runner spends counting what the run wrote and recording it."""
 STORED_TABLES = (
     *BRONZE.values(),
     *QUARANTINE.values(),
@@ -310,11 +314,14 @@ def run_recorded(
         carousel.pipeline.run_metrics.ReconciliationError: the finished run's counts do not add up.
     """
     with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
+        started = time.perf_counter()
         record.seconds = pipeline.run(
             settings, record.run_id, cores=cores, driver_memory=driver_memory, shuffle_partitions=shuffle_partitions
         )
+        record.seconds[SPARK_PIPELINES] = time.perf_counter() - started
         gold = run_gold_step(spark, pipeline, settings)
         record.seconds.update(gold.seconds)
+        started = time.perf_counter()
         summary = summarize(spark, pipeline, record.seconds)
         summary.run_id = record.run_id
         summary.gold = gold
@@ -325,6 +332,7 @@ def run_recorded(
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
         record.versions = {table: latest_version(spark, pipeline.table_path(table)) for table in STORED_TABLES}
+        record.seconds[SUMMARY] = time.perf_counter() - started
     return summary
 
 

@@ -39,8 +39,9 @@ ITEM_VOCABULARY_GOLD = contract.ITEM_VOCABULARY_GOLD.name
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
     """The pipeline settings of the running pipeline (its configuration, else the defaults)."""
-    # `getAll` (a property, Spark 4.0+) holds the Kafka reader's pass-through options.
+    # `getAll` (Spark 4.0+; a property in 4.2, a method in some releases) holds the Kafka reader's pass-through options.
     conf = getattr(spark.conf, "getAll", {})
+    conf = conf() if callable(conf) else conf
     return PipelineSettings.from_conf(lambda key, default: spark.conf.get(key, default), conf)
 
 

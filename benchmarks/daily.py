@@ -1,6 +1,7 @@
 """Daily operation: the first update (the backfill), then simulated days, each one more update.
 
     python benchmarks/daily.py run [--customers 20000] [--days 7] [--kafka] [--data-dir data/bench/daily]
+    python benchmarks/daily.py idle [--customers 20000] [--days 7] [--kafka] [--data-dir data/bench/daily]
     python benchmarks/daily.py report      # the tables of docs/daily.md from docs/daily.jsonl
 
 `run` generates the demo data (a year of actions, 14 impression days) afresh under --data-dir,
@@ -8,9 +9,11 @@ runs the local pipeline once (streaming bronze, quarantine and silver, then the 
 then --days times lands one more day (`carousel.batch.generate_next_day`) and runs the next
 update. Every update appends one JSON line to --results: wall seconds (the `spark-pipelines`
 start included), seconds per flow and per stage of the gold step, the gold step's way and days, and
-the rows each source took in. With --kafka, clicks and add-to-carts go through a local Kafka broker:
-before each update the broker starts and the rows landed since the last update are produced to it
-(timed apart: in production the shop's services produce them), then the update reads the topics.
+the rows each source took in. `idle` runs one more update over what `run` left, with nothing new
+landed: what an update costs whatever the data (its line joins that run's table). With --kafka,
+clicks and add-to-carts go through a local Kafka broker: before each update the broker starts and
+the rows landed since the last update are produced to it (timed apart: in production the shop's
+services produce them), then the update reads the topics.
 """
 
 from __future__ import annotations
@@ -41,8 +44,7 @@ COMMAND = "python benchmarks/daily.py run --customers {customers} --days {days}{
 def run(args: argparse.Namespace) -> None:
     from carousel.batch import generate, generate_next_day
     from carousel.config import HistoryConfig
-    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
-    from carousel.pipeline.local import LocalPipeline, run_recorded
+    from carousel.pipeline.local import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark
     from carousel.storage import RAW_SOURCES
@@ -62,43 +64,62 @@ def run(args: argparse.Namespace) -> None:
         if update:
             day, landed = generate_next_day(spark, str(raw), config)
             log.info("landed %s: %s", day, landed)
-        with contextlib.ExitStack() as broker_running:
-            produce_s = None
-            if args.kafka:
-                broker = broker_running.enter_context(LocalKafkaBroker(pipeline.kafka_dir))
-                settings = dataclasses.replace(settings, kafka=broker.settings())
-                started = time.perf_counter()
-                for source in settings.kafka.topics:
-                    produce_new_rows(
-                        spark, settings.sources[source], source, settings.kafka, pipeline.producer_checkpoint(source)
-                    )
-                produce_s = round(time.perf_counter() - started, 1)
+        _update(spark, args, settings, pipeline, label, update, "backfill" if update == 0 else "daily", landed)
+
+
+def idle(args: argparse.Namespace) -> None:
+    """One more update over the data `run` left under --data-dir, with nothing new landed."""
+    from carousel.config import HistoryConfig
+    from carousel.pipeline.local import LocalPipeline
+    from carousel.pipeline.settings import PipelineSettings
+    from carousel.spark import local_spark
+    from carousel.storage import RAW_SOURCES
+
+    data = Path(args.data_dir).resolve()
+    raw = data / "raw"
+    spark = local_spark("daily-benchmark", shuffle_partitions=args.shuffle_partitions, driver_memory=args.driver_memory)
+    settings = PipelineSettings(sources={source: str(raw / source) for source in RAW_SOURCES}, history=HistoryConfig())
+    label = COMMAND.format(customers=args.customers, days=args.days, kafka=" --kafka" if args.kafka else "")
+    _update(spark, args, settings, LocalPipeline(data / "work"), label, args.days + 1, "idle", None)
+
+
+def _update(spark, args, settings, pipeline, label: str, update: int, kind: str, landed: dict | None) -> None:
+    """Run one update (with --kafka: broker up, new rows produced first) and append its line to --results."""
+    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+    from carousel.pipeline.local import run_recorded
+
+    with contextlib.ExitStack() as broker_running:
+        produce_s = None
+        if args.kafka:
+            broker = broker_running.enter_context(LocalKafkaBroker(pipeline.kafka_dir))
+            settings = dataclasses.replace(settings, kafka=broker.settings())
             started = time.perf_counter()
-            summary = run_recorded(
-                spark,
-                pipeline,
-                settings,
-                driver_memory=args.driver_memory,
-                shuffle_partitions=args.shuffle_partitions,
-            )
-            wall = time.perf_counter() - started
-        line = {
-            "command": label,
-            "update": update,
-            "kind": "backfill" if update == 0 else "daily",
-            "wall_s": round(wall, 1),
-            "produce_s": produce_s,
-            "seconds": {name: round(value, 1) for name, value in summary.seconds.items()},
-            "rows_processed": summary.rows_processed,
-            "landed": landed,
-            "gold_path": summary.gold.path,
-            "gold_days": summary.gold.days_built,
-            "rows": summary.rows,
-            "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
-        }
-        with open(args.results, "a") as out:
-            out.write(json.dumps(line) + "\n")
-        log.info("update %d: %.1f s", update, wall)
+            for source in settings.kafka.topics:
+                checkpoint = pipeline.producer_checkpoint(source)
+                produce_new_rows(spark, settings.sources[source], source, settings.kafka, checkpoint)
+            produce_s = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        summary = run_recorded(
+            spark, pipeline, settings, driver_memory=args.driver_memory, shuffle_partitions=args.shuffle_partitions
+        )
+        wall = time.perf_counter() - started
+    line = {
+        "command": label,
+        "update": update,
+        "kind": kind,
+        "wall_s": round(wall, 1),
+        "produce_s": produce_s,
+        "seconds": {name: round(value, 1) for name, value in summary.seconds.items()},
+        "rows_processed": summary.rows_processed,
+        "landed": landed,
+        "gold_path": summary.gold.path,
+        "gold_days": summary.gold.days_built,
+        "rows": summary.rows,
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
+    }
+    with open(args.results, "a") as out:
+        out.write(json.dumps(line) + "\n")
+    log.info("update %d (%s): %.1f s", update, kind, wall)
 
 
 def _latest_runs(lines: list[dict]) -> dict[str, list[dict]]:
@@ -139,7 +160,7 @@ def _run_table(command: str, updates: list[dict]) -> list[str]:
             f"| {line['gold_path']} | {', '.join(line['gold_days'] or []) or '-'} "
             f"| {sum(line['rows_processed'].values()):,} |"
         )
-    daily = updates[1:]
+    daily = [line for line in updates[1:] if line["kind"] == "daily"]
     if daily:
         worst = max(line["wall_s"] for line in daily)
         out += ["", f"- Largest daily update / backfill: {worst / backfill:.2f} (target at most 0.25)."]
@@ -172,18 +193,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="backfill, then --days daily updates")
-    run_cmd.add_argument("--customers", type=int, default=20_000)
-    run_cmd.add_argument("--days", type=int, default=7)
-    run_cmd.add_argument("--data-dir", default=str(REPO / "data" / "bench" / "daily"))
-    run_cmd.add_argument("--driver-memory", default="8g")
-    run_cmd.add_argument("--shuffle-partitions", type=int, default=8)
-    run_cmd.add_argument("--kafka", action="store_true", help="clicks and add-to-carts through a local Kafka broker")
+    idle_cmd = commands.add_parser("idle", help="one more update of a finished run, nothing new landed")
+    for sub in (run_cmd, idle_cmd):
+        sub.add_argument("--customers", type=int, default=20_000)
+        sub.add_argument("--days", type=int, default=7)
+        sub.add_argument("--data-dir", default=str(REPO / "data" / "bench" / "daily"))
+        sub.add_argument("--driver-memory", default="8g")
+        sub.add_argument("--shuffle-partitions", type=int, default=8)
+        sub.add_argument("--kafka", action="store_true", help="clicks and add-to-carts through a local Kafka broker")
     report_cmd = commands.add_parser("report", help="write docs/daily.md from the results")
-    for sub in (run_cmd, report_cmd):
+    for sub in (run_cmd, idle_cmd, report_cmd):
         sub.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    (run if args.command == "run" else report)(args)
+    {"run": run, "idle": idle, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from carousel.baseline.summary import (
     EvaluationSummary,
-    bin_label,
     format_count,
     format_metric,
     format_percent,
@@ -30,6 +29,8 @@ _DPI = 100
 _MODEL_COLOUR = "tab:blue"
 _REFERENCE_COLOUR = "tab:gray"
 _SECONDARY_COLOUR = "tab:orange"
+_LABEL_SPACING = 0.08
+"""Least distance, in fractions of the axes (|dx| + |dy|), between two count labels of the calibration plot."""
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -121,8 +122,14 @@ def _draw_calibration(axes, summary: EvaluationSummary) -> None:
     sizes = [20 + 280 * count / largest for count in impressions]
     axes.plot(predicted, observed, color=_MODEL_COLOUR, alpha=0.4)
     axes.scatter(predicted, observed, s=sizes, color=_MODEL_COLOUR, alpha=0.7, label="Bins (size = impressions)")
-    for x, y, count in zip(predicted, observed, impressions, strict=True):
-        axes.annotate(format_count(count), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+    # Bins crowd together where predictions cluster: label the largest first, and skip a label that
+    # would sit on one already drawn (the report's calibration table lists every bin's count).
+    labelled: list[tuple[float, float]] = []
+    for x, y, count in sorted(zip(predicted, observed, impressions, strict=True), key=lambda point: -point[2]):
+        spot = (x / top, y / top)
+        if all(abs(spot[0] - other[0]) + abs(spot[1] - other[1]) >= _LABEL_SPACING for other in labelled):
+            axes.annotate(format_count(count), (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+            labelled.append(spot)
     axes.set_xlim(0, top)
     axes.set_ylim(0, top)
     axes.set_xlabel("Mean predicted order probability")
@@ -143,12 +150,26 @@ def _draw_feature_importance(axes, summary: EvaluationSummary) -> None:
 
 
 def _draw_history_length(axes, summary: EvaluationSummary) -> None:
-    """Bars of customer-days per history-length bin."""
+    """A histogram of customer-days over the number of actions in the history, on a numeric axis."""
+    from matplotlib.ticker import MaxNLocator
+
     bins = summary.profile.history_lengths
-    positions = list(range(len(bins)))
-    axes.bar(positions, [customer_days for _, _, customer_days in bins], color=_MODEL_COLOUR)
-    axes.set_xticks(positions, labels=[bin_label(first, last) for first, last, _ in bins])
+    widths = [last - first + 1 for first, last, _ in bins]
+    widest = max(widths, default=1)
+    for (first, last, customer_days), width in zip(bins, widths, strict=True):
+        if first == last == 0:
+            # Width 1 on an axis of hundreds would vanish: empty histories get a bar of their own left of 0.
+            axes.bar(-widest, customer_days, width=widest * 0.9, align="edge", color=_SECONDARY_COLOUR,
+                     label=f"No action yet ({format_count(customer_days)} customer-days)")  # fmt: skip
+        else:
+            axes.bar(first, customer_days, width=width, align="edge", color=_MODEL_COLOUR, edgecolor="white")
+    highest = max((last + 1 for _, last, _ in bins), default=1)
+    ticks = [tick for tick in MaxNLocator(nbins=6, integer=True).tick_values(0, highest) if 0 <= tick <= highest]
+    axes.set_xticks(ticks, labels=[f"{tick:,.0f}" for tick in ticks])
+    axes.set_xlim(-widest * 1.1, highest)
     _thousands_axis(axes.yaxis)
+    if any(first == last == 0 for first, last, _ in bins):
+        axes.legend(loc="upper right")
     axes.set_xlabel("Actions in the customer's history")
     axes.set_ylabel("Customer-days")
     axes.set_title("How long the customers' histories are")

@@ -136,10 +136,14 @@ def test_the_bundle_defines_the_projects_variables(bundle):
     assert str(bundle["variables"]["lookback_days"]["default"]) == "365"
 
 
-def test_resource_references_point_at_defined_resources(resources, resource_files):
+def test_resource_references_point_at_defined_resources(bundle, resources, resource_files):
+    defined = {kind: set(keys) for kind, keys in resources.items()}
+    for target in bundle["targets"].values():  # a target may add resources of its own (dev's schema)
+        for kind, keys in target.get("resources", {}).items():
+            defined.setdefault(kind, set()).update(keys)
     for path, text in bundle_texts(resource_files).items():
         for kind, key in RESOURCE_REFERENCE.findall(text):
-            assert key in resources.get(kind, {}), f"{path.name} refers to undefined resources.{kind}.{key}"
+            assert key in defined.get(kind, set()), f"{path.name} refers to undefined resources.{kind}.{key}"
 
 
 def test_the_pipeline_is_serverless_unity_catalog_with_every_setting(pipeline):
@@ -346,3 +350,16 @@ def test_ci_deploys_prod_from_main_after_the_tests(workflow):
     for name in ("DATABRICKS_HOST", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"):
         assert env.get(name) == f"${{{{ secrets.{name} }}}}", name
     assert env.get("BUNDLE_VAR_service_principal") == "${{ secrets.DATABRICKS_CLIENT_ID }}"
+
+
+def test_the_bundle_names_the_oldest_cli_it_deploys_with(bundle):
+    assert bundle["bundle"]["databricks_cli_version"] == ">= 0.268.0"
+
+
+def test_every_github_action_is_pinned_to_a_release():
+    workflow = load(WORKFLOW_FILE)
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                action, _, version = step["uses"].partition("@")
+                assert re.fullmatch(r"v\d+(\.\d+){0,2}", version), f"{action} is not pinned to a release: @{version}"

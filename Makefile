@@ -4,7 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run build train test test-fast lineage clean
+CONNECT_PYTHON ?= python3.12
+CONNECT_VENV := .venv-connect
+# The unit tests of the transformations: what runs through Databricks Connect (the others need the local machine).
+CONNECT_TESTS := tests/test_rules.py tests/test_reference.py tests/test_quality.py tests/test_schemas.py \
+	tests/test_dirty.py tests/test_far_days.py tests/test_gold.py tests/test_incremental.py tests/test_window.py \
+	tests/test_vocabulary.py tests/test_kafka_source.py tests/test_fuzz.py
+
+.PHONY: run build train test test-fast test-connect lineage clean
 
 $(BIN)/carousel: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +34,17 @@ test: $(BIN)/carousel
 
 test-fast: $(BIN)/carousel
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+# databricks-connect replaces pyspark, so it gets a venv of its own (Python 3.12 for databricks-connect 17).
+$(CONNECT_VENV)/bin/pytest: requirements-connect.txt pyproject.toml
+	$(CONNECT_PYTHON) -m venv $(CONNECT_VENV)
+	$(CONNECT_VENV)/bin/pip install --quiet --upgrade pip
+	$(CONNECT_VENV)/bin/pip install --quiet -r requirements-connect.txt
+	$(CONNECT_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+test-connect: $(CONNECT_VENV)/bin/pytest
+	CAROUSEL_TEST_SPARK=connect $(CONNECT_VENV)/bin/python -m pytest -q $(CONNECT_TESTS) $(ARGS)
 
 lineage: $(BIN)/carousel
 	$(BIN)/python -m carousel.pipeline.lineage --out docs/lineage.md

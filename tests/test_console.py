@@ -21,6 +21,8 @@ from carousel.console import day as day_option
 from carousel.console import error_line, knob, number, run_command, whole_number
 from carousel.errors import CarouselError, KnobRangeError
 
+pytestmark = pytest.mark.local_only  # runs the installed scripts, which start local Spark
+
 SCRIPTS = Path(sys.executable).parent
 SPARK_OPTIONS = ("--driver-memory", "1g", "--shuffle-partitions", "2")
 

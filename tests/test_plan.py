@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from builders import at, raw_frames
 
 from carousel.actions import unify_actions
 from carousel.config import HistoryConfig
 from carousel.history import build_histories, customer_days
+
+pytestmark = pytest.mark.local_only  # reads the local JVM's query plans
 
 
 def _shuffles_above_the_action_scan(plan: str) -> int:

@@ -18,6 +18,8 @@ from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
 from carousel.storage import RAW_SOURCES
 from carousel.synthetic import SyntheticConfig
 
+pytestmark = pytest.mark.local_only  # kills local processes mid-write
+
 SMALL = SyntheticConfig(customers=60, window_days=3, history_days=15, actions_per_customer_year=3000, dirty_rate=0.05)
 GOLD = (CUSTOMER_HISTORIES_GOLD.name, TRAINING_EXAMPLES_GOLD.name)
 CONFIG = HistoryConfig(history_length=6, lookback_days=10)

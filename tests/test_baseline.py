@@ -121,6 +121,7 @@ def gold(spark):
     return packed, actions
 
 
+@pytest.mark.slow
 def test_no_evaluation_day_reaches_the_training(spark, gold):
     packed, actions = gold
     config = BaselineConfig(classifier="logistic", max_iter=20)

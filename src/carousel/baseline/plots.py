@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from carousel.baseline.summary import (
+    DataProfile,
     EvaluationSummary,
     format_count,
     format_metric,
@@ -48,9 +49,9 @@ def draw_plots(summary: EvaluationSummary, out_dir: Path) -> None:
         "precision_recall.png": _draw_precision_recall,
         "calibration.png": _draw_calibration,
         "feature_importance.png": _draw_feature_importance,
-        "history_length.png": _draw_history_length,
-        "action_types.png": _draw_action_types,
-        "label_rate_by_position.png": _draw_label_rate_by_position,
+        "history_length.png": lambda axes, summary: draw_history_length(axes, summary.profile),
+        "action_types.png": lambda axes, summary: draw_action_types(axes, summary.profile),
+        "label_rate_by_position.png": lambda axes, summary: draw_label_rate_by_position(axes, summary.profile),
     }
     for name in PLOTS:
         figure = Figure(figsize=_FIGURE_SIZE_INCHES, dpi=_DPI, layout="constrained")
@@ -149,11 +150,26 @@ def _draw_feature_importance(axes, summary: EvaluationSummary) -> None:
     axes.set_title("What drives the predictions")
 
 
-def _draw_history_length(axes, summary: EvaluationSummary) -> None:
+def profile_figure(profile: DataProfile):
+    """One matplotlib Figure of the training data's profile: history lengths, action types, order rate by position."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = _FIGURE_SIZE_INCHES
+    figure = Figure(figsize=(3 * width, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    history, types, positions = figure.subplots(1, 3)
+    draw_history_length(history, profile)
+    draw_action_types(types, profile)
+    draw_label_rate_by_position(positions, profile)
+    return figure
+
+
+def draw_history_length(axes, profile: DataProfile) -> None:
     """A histogram of customer-days over the number of actions in the history, on a numeric axis."""
     from matplotlib.ticker import MaxNLocator
 
-    bins = summary.profile.history_lengths
+    bins = profile.history_lengths
     widths = [last - first + 1 for first, last, _ in bins]
     widest = max(widths, default=1)
     for (first, last, customer_days), width in zip(bins, widths, strict=True):
@@ -175,9 +191,9 @@ def _draw_history_length(axes, summary: EvaluationSummary) -> None:
     axes.set_title("How long the customers' histories are")
 
 
-def _draw_action_types(axes, summary: EvaluationSummary) -> None:
+def draw_action_types(axes, profile: DataProfile) -> None:
     """Bars of actions per action type, each labelled with its share."""
-    counts = summary.profile.action_type_counts
+    counts = profile.action_type_counts
     total = sum(counts.values())
     positions = list(range(len(counts)))
     bars = axes.bar(positions, list(counts.values()), color=_MODEL_COLOUR)
@@ -190,9 +206,9 @@ def _draw_action_types(axes, summary: EvaluationSummary) -> None:
     axes.set_title("Which actions the histories hold")
 
 
-def _draw_label_rate_by_position(axes, summary: EvaluationSummary) -> None:
+def draw_label_rate_by_position(axes, profile: DataProfile) -> None:
     """Bars of order rate per carousel position, with impressions per position on a second axis."""
-    rows = summary.profile.label_rate_by_position
+    rows = profile.label_rate_by_position
     positions = list(range(len(rows)))
     rates = [100 * orders / impressions if impressions else 0.0 for _, impressions, orders in rows]
     bars = axes.bar(positions, rates, color=_MODEL_COLOUR, label="Order rate")

@@ -1,0 +1,72 @@
+"""What the thin notebooks in `notebooks/` share: parameters as widgets on Databricks, defaults locally.
+
+A notebook calls `parameters(globals(), name=default, ...)`: on Databricks, where the notebook has
+`dbutils`, each becomes a text widget (created with its default, read back as set); elsewhere
+each is the environment variable `CAROUSEL_<NAME>` when set, else its default. `session(globals())`
+is the notebook's `spark` where it has one, else a local session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from carousel.storage import is_path
+
+
+def parameters(namespace: Mapping[str, object], **defaults: str) -> dict[str, str]:
+    """Each named parameter's value: a widget's on Databricks, else `CAROUSEL_<NAME>` or the default."""
+    dbutils = namespace.get("dbutils")
+    values = {}
+    for name, default in defaults.items():
+        if dbutils is not None:
+            dbutils.widgets.text(name, default)
+            values[name] = dbutils.widgets.get(name)
+        else:
+            values[name] = os.environ.get(f"CAROUSEL_{name.upper()}", default)
+    return values
+
+
+def session(namespace: Mapping[str, object]) -> SparkSession:
+    """The notebook's `spark` (Databricks, or a test that hands one in), else a local session."""
+    spark = namespace.get("spark")
+    if spark is not None:
+        return spark
+    from carousel.spark import local_spark
+
+    return local_spark("carousel-notebook")
+
+
+def table_in(container: str, table: str) -> str:
+    """`table` inside `container`: a folder of Delta tables (a path) or a `catalog.schema`."""
+    return f"{container.rstrip('/')}/{table}" if is_path(container) else f"{container}.{table}"
+
+
+def latest_reconciliation(run_metrics: DataFrame) -> DataFrame:
+    """One row per raw source of the newest succeeded run: run id, rows read, kept, quarantined, and taken in."""
+    succeeded = run_metrics.where(F.col("status") == "succeeded")
+    newest = succeeded.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
+    metrics = ["rows_read", "rows_kept", "rows_quarantined", "rows_processed"]
+    return (
+        succeeded.join(newest, "run_id")
+        .where(F.col("metric").isin(metrics))
+        .groupBy("run_id", F.col("subject").alias("source"))
+        .pivot("metric", metrics)
+        .agg(F.first("value").cast("bigint"))
+        .orderBy("source")
+    )
+
+
+def quarantined_by_rule(quarantines: Mapping[str, DataFrame]) -> DataFrame:
+    """One row per raw source and broken rule: how many quarantined rows broke it (a row may break several)."""
+    frames = [
+        quarantine.select(F.lit(source).alias("source"), F.explode("broken_rules").alias("rule"))
+        for source, quarantine in quarantines.items()
+    ]
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union.groupBy("source", "rule").agg(F.count(F.lit(1)).alias("rows")).orderBy("source", F.desc("rows"))

@@ -19,17 +19,16 @@ from pyspark.sql import functions as F
 from test_pipeline import HISTORY, NEXT_DAY, SECOND_WINDOW, TINY, WINDOW_DAYS
 
 from carousel import build_training_examples
-from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+from carousel.batch import generate, generate_next_day
 from carousel.contract import KAFKA_LINEAGE_COLUMNS, KAFKA_SOURCES
 from carousel.gold import unpack_training_examples
 from carousel.kafka_source import read_messages
 from carousel.pipeline.datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION, TRAINING_EXAMPLES_GOLD
-from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
 from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published, run_recorded
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
-from carousel.synthetic import generate_raw
 
 LINEAGE = [column.name for column in KAFKA_LINEAGE_COLUMNS]
 MALFORMED = '{"dt": "2025-07-01", "customer_id": 12, "item_id": 3, "click_time": '  # cut off: not JSON
@@ -39,13 +38,8 @@ def _update(spark, pipeline: LocalPipeline, settings: PipelineSettings):
     """One daily update as `carousel pipeline --kafka` runs it: broker up, new rows produced, pipeline run."""
     with LocalKafkaBroker(pipeline.kafka_dir) as broker:
         kafka = broker.settings()
-        produced = {
-            source: produce_new_rows(
-                spark, settings.sources[source], source, kafka, pipeline.producer_checkpoint(source)
-            )
-            for source in KAFKA_SOURCES
-        }
         settings = dataclasses.replace(settings, kafka=kafka)
+        produced = produce_landed(spark, settings, pipeline)
         summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
         topics = {
             source: rows_of(read_messages(spark, kafka, source).select("partition", "offset"))
@@ -59,13 +53,11 @@ def kafka_updates(spark, tmp_path_factory):
     """Update 1 from Kafka; one more day landed and a malformed click produced; update 2 killed, then run again."""
     root = tmp_path_factory.mktemp("kafka_pipeline")
     raw_dir = root / "raw"
-    for source, frame in generate_raw(spark, TINY).items():
-        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(raw_dir / source))
+    first_rows = generate(spark, str(raw_dir), TINY)
     sources = {source: str(raw_dir / source) for source in RAW_SOURCES}
     settings = PipelineSettings(sources=sources, window_days=WINDOW_DAYS, history=HISTORY)
     pipeline = LocalPipeline(root / "work")
 
-    first_rows = {source: read_source(spark, path).count() for source, path in sources.items()}
     first_summary, first_produced, _ = _update(spark, pipeline, settings)
     first = snapshot(spark, pipeline)
     day, landed = generate_next_day(spark, str(raw_dir), TINY)

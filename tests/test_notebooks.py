@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from carousel.batch import RAW_PARTITION_COLUMN, build
+from carousel.batch import build, generate
 from carousel.config import HistoryConfig
 from carousel.storage import RAW_SOURCES
-from carousel.synthetic import SyntheticConfig, generate_raw
+from carousel.synthetic import SyntheticConfig
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TINY = SyntheticConfig(customers=60, window_days=2, window_end="2025-06-30", history_days=10, dirty_rate=0.1)
@@ -22,8 +22,7 @@ HISTORY = HistoryConfig(history_length=5, lookback_days=7)
 def built(spark, tmp_path_factory) -> Path:
     """Raw data and what `carousel build` writes from it: gold, quarantine and run_metrics under one folder."""
     root = tmp_path_factory.mktemp("notebooks")
-    for source, frame in generate_raw(spark, TINY).items():
-        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(root / "raw" / source))
+    generate(spark, str(root / "raw"), TINY)
     build(spark, {source: str(root / "raw" / source) for source in RAW_SOURCES}, str(root / "out"), HISTORY)
     return root / "out"
 

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from carousel import build_training_examples
 from carousel.actions import unify_actions
-from carousel.batch import RAW_PARTITION_COLUMN, build, generate_next_day
+from carousel.batch import build, generate, generate_next_day
 from carousel.config import HistoryConfig
 from carousel.gold import unpack_training_examples
 from carousel.pipeline.datasets import (
@@ -32,7 +32,7 @@ from carousel.pipeline.run_metrics import ROWS_PROCESSED
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
-from carousel.synthetic import SyntheticConfig, generate_raw
+from carousel.synthetic import SyntheticConfig
 
 TINY = SyntheticConfig(
     customers=150,
@@ -54,13 +54,11 @@ def daily_updates(spark, tmp_path_factory):
     """Raw sources on disk; update 1; one more day landed; update 2 killed once a stream committed; update 2 again."""
     root = tmp_path_factory.mktemp("pipeline")
     raw_dir = root / "raw"
-    for source, frame in generate_raw(spark, TINY).items():
-        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(raw_dir / source))
+    first_rows = generate(spark, str(raw_dir), TINY)
     sources = {source: str(raw_dir / source) for source in RAW_SOURCES}
     settings = PipelineSettings(sources=sources, window_days=WINDOW_DAYS, history=HISTORY)
     pipeline = LocalPipeline(root / "work")
 
-    first_rows = {source: read_source(spark, path).count() for source, path in sources.items()}
     first_summary = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
     first = snapshot(spark, pipeline)
     day, landed = generate_next_day(spark, str(raw_dir), TINY)

@@ -85,7 +85,7 @@ def idle(args: argparse.Namespace) -> None:
 
 def _update(spark, args, settings, pipeline, label: str, update: int, kind: str, landed: dict | None) -> None:
     """Run one update (with --kafka: broker up, new rows produced first) and append its line to --results."""
-    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
     from carousel.pipeline.local import run_recorded
 
     with contextlib.ExitStack() as broker_running:
@@ -94,9 +94,7 @@ def _update(spark, args, settings, pipeline, label: str, update: int, kind: str,
             broker = broker_running.enter_context(LocalKafkaBroker(pipeline.kafka_dir))
             settings = dataclasses.replace(settings, kafka=broker.settings())
             started = time.perf_counter()
-            for source in settings.kafka.topics:
-                checkpoint = pipeline.producer_checkpoint(source)
-                produce_new_rows(spark, settings.sources[source], source, settings.kafka, checkpoint)
+            produce_landed(spark, settings, pipeline)
             produce_s = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         summary = run_recorded(

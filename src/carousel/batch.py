@@ -314,17 +314,12 @@ def run_local_pipeline(
     pipeline = LocalPipeline(Path(work_dir))
     if not kafka:
         return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
-    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_new_rows
+    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
 
     with LocalKafkaBroker(pipeline.kafka_dir) as broker:
         settings = dataclasses.replace(settings, kafka=broker.settings())
-        for source, topic in settings.kafka.topics.items():
-            checkpoint = pipeline.producer_checkpoint(source)
-            with stage(f"producing new {source} to Kafka"):
-                produced = produce_new_rows(spark, settings.sources[source], source, settings.kafka, checkpoint)
-            log.info(
-                "produced %s new %s rows to topic '%s' at %s", f"{produced:,}", source, topic, broker.bootstrap_servers
-            )
+        with stage("producing the new clicks and add-to-carts to Kafka"):
+            produce_landed(spark, settings, pipeline)
         return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
 
 

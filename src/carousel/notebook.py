@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel.pipeline.run_metrics import ROWS_PROCESSED, newest_succeeded_run, union_all
 from carousel.storage import is_path
 
 
@@ -47,11 +48,9 @@ def table_in(container: str, table: str) -> str:
 
 def latest_reconciliation(run_metrics: DataFrame) -> DataFrame:
     """One row per raw source of the newest succeeded run: run id, rows read, kept, quarantined, and taken in."""
-    succeeded = run_metrics.where(F.col("status") == "succeeded")
-    newest = succeeded.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
-    metrics = ["rows_read", "rows_kept", "rows_quarantined", "rows_processed"]
+    metrics = ["rows_read", "rows_kept", "rows_quarantined", ROWS_PROCESSED]
     return (
-        succeeded.join(newest, "run_id")
+        newest_succeeded_run(run_metrics)
         .where(F.col("metric").isin(metrics))
         .groupBy("run_id", F.col("subject").alias("source"))
         .pivot("metric", metrics)
@@ -62,11 +61,8 @@ def latest_reconciliation(run_metrics: DataFrame) -> DataFrame:
 
 def quarantined_by_rule(quarantines: Mapping[str, DataFrame]) -> DataFrame:
     """One row per raw source and broken rule: how many quarantined rows broke it (a row may break several)."""
-    frames = [
+    broken = union_all(
         quarantine.select(F.lit(source).alias("source"), F.explode("broken_rules").alias("rule"))
         for source, quarantine in quarantines.items()
-    ]
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    return union.groupBy("source", "rule").agg(F.count(F.lit(1)).alias("rows")).orderBy("source", F.desc("rows"))
+    )
+    return broken.groupBy("source", "rule").agg(F.count(F.lit(1)).alias("rows")).orderBy("source", F.desc("rows"))

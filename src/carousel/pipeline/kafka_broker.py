@@ -24,7 +24,8 @@ from pyspark.sql import SparkSession
 
 from carousel import kafka_source
 from carousel.errors import CarouselError
-from carousel.pipeline.settings import KafkaSettings
+from carousel.pipeline.local import LocalPipeline
+from carousel.pipeline.settings import KafkaSettings, PipelineSettings
 from carousel.storage import read_source, read_source_stream
 
 log = logging.getLogger("carousel")
@@ -230,3 +231,17 @@ def produce_new_rows(spark: SparkSession, raw: str, source: str, kafka: KafkaSet
     )
     query.awaitTermination()
     return sum(progress["numInputRows"] for progress in query.recentProgress)
+
+
+def produce_landed(spark: SparkSession, settings: PipelineSettings, pipeline: LocalPipeline) -> dict[str, int]:
+    """Produce every Kafka source's landed rows not produced yet to its topic; return how many per source.
+
+    `settings.kafka` names the broker and the topics, `settings.sources` the landed rows; what was
+    produced is remembered in `pipeline`'s producer checkpoints.
+    """
+    produced = {}
+    for source, topic in settings.kafka.topics.items():
+        checkpoint = pipeline.producer_checkpoint(source)
+        produced[source] = produce_new_rows(spark, settings.sources[source], source, settings.kafka, checkpoint)
+        log.info("produced %s new %s rows to topic '%s'", f"{produced[source]:,}", source, topic)
+    return produced

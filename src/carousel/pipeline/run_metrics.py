@@ -221,13 +221,20 @@ def published_version(spark: SparkSession, path: str, table: str) -> int | None:
     return None if latest is None else int(latest["value"])
 
 
+def newest_succeeded_run(run_metrics: DataFrame, command: str | None = None) -> DataFrame:
+    """The rows of the newest succeeded run (of `command`, when named) in a run-metrics frame; none without one."""
+    runs = run_metrics.where(F.col("status") == SUCCEEDED)
+    if command is not None:
+        runs = runs.where(F.col("command") == command)
+    newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
+    return runs.join(newest, "run_id")
+
+
 def _newest_succeeded(spark: SparkSession, path: str, command: str) -> DataFrame | None:
-    """The rows of the newest succeeded run of `command` in the run-metrics table at `path`, or None."""
+    """The rows of the newest succeeded run of `command` in the run-metrics table at `path`, or None without a table."""
     if not os.path.isdir(os.path.join(path, "_delta_log")):
         return None
-    runs = spark.read.format("delta").load(path).where((F.col("status") == SUCCEEDED) & (F.col("command") == command))
-    newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).select("run_id").first()
-    return None if newest is None else runs.where(F.col("run_id") == newest["run_id"])
+    return newest_succeeded_run(spark.read.format("delta").load(path), command)
 
 
 def rows_processed(spark: SparkSession, path: str, command: str, counts: Iterable[SourceCounts]) -> dict[str, int]:

@@ -5,10 +5,11 @@
     python -m benchmarks.loader run --table data/bench/loader --train-table data/bench/loader_days \
         --device cuda --train-batch-sizes 1024 4096
 
-`generate` writes days of `training_examples_gold` in the pipeline's layout (Parquet under
-`dt=yyyy-MM-dd/`, one row per customer-day, N actions each, about 10 shown items each) with pyarrow
-and numpy, one process per file, so a million customer-days need no Spark. The last day is
-2025-06-30. `run` measures, on the table's last day:
+`generate` writes days of `training_examples_gold` in the pipeline's layout (a Delta table
+partitioned by `dt`, one row per customer-day, N actions each, about 10 shown items each) with
+pyarrow and numpy, one process per Parquet file, then commits the files with deltalake's
+`convert_to_deltalake`, so a million customer-days need no Spark. The last day is 2025-06-30.
+`run` measures, on the table's last day:
 - `read`: disk -> host arrays (`carousel.loader.read_day`), seconds and bytes (after dropping
   the page cache with `--drop-caches`, where the OS allows it);
 - `to_device`: the first batch of a `DayLoader`, i.e. read + pinned copy + transfer;
@@ -37,7 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from carousel.loader import DayLoader, read_day
+from carousel.loader import DayLoader, read_day, table_days
+from carousel.loader.delta_table import DAY_COLUMN
 
 if TYPE_CHECKING:
     from carousel.loader.reference import ModelConfig
@@ -93,11 +95,17 @@ def generate(
     days: int = 1,
     workers: int | None = None,
 ) -> list[Path]:
-    """Write `days` synthetic gold days ending on DAY (Parquet, the pipeline's layout); return their partitions."""
+    """Write `days` synthetic gold days ending on DAY as a new Delta table (the pipeline's layout); return partitions.
+
+    Raises:
+        FileExistsError: `out` exists and is not empty (the files are committed as a new table).
+    """
+    if Path(out).exists() and any(Path(out).iterdir()):
+        raise FileExistsError(f"{out} exists and is not empty; generate writes a new table there")
     last = dt.date.fromisoformat(DAY)
     partitions, jobs = [], []
     for day_index in range(days):
-        partition = Path(out) / f"dt={last - dt.timedelta(days=days - 1 - day_index)}"
+        partition = Path(out) / f"{DAY_COLUMN}={last - dt.timedelta(days=days - 1 - day_index)}"
         partition.mkdir(parents=True, exist_ok=True)
         partitions.append(partition)
         for start in range(0, customer_days, ROWS_PER_FILE):
@@ -111,17 +119,15 @@ def generate(
         with ProcessPoolExecutor(max_workers=min(len(jobs), workers or os.cpu_count() or 1)) as pool:
             for done in pool.map(_write_file, *zip(*jobs, strict=True)):
                 del done
+    from deltalake import Field, Schema, convert_to_deltalake
+
+    convert_to_deltalake(out, partition_by=Schema([Field(DAY_COLUMN, "string")]), partition_strategy="hive")
     return partitions
 
 
 def generate_day(out: str, customer_days: int, history_length: int, shown_per_day: int, seed: int) -> Path:
-    """Write one synthetic gold day, DAY, in one process; return its partition directory."""
+    """Write one synthetic gold day, DAY, as a new Delta table, in one process; return its partition directory."""
     return generate(out, customer_days, history_length, shown_per_day, seed, days=1, workers=1)[0]
-
-
-def table_days(table: str) -> list[str]:
-    """The days of a Parquet gold directory, oldest first (from its `dt=` partition names)."""
-    return sorted(entry.name.removeprefix("dt=") for entry in Path(table).iterdir() if entry.name.startswith("dt="))
 
 
 def _drop_page_cache() -> bool:
@@ -280,9 +286,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.command == "generate":
         started = time.perf_counter()
-        partitions = generate(
-            args.out, args.customer_days, args.history_length, args.shown_per_day, args.seed, args.days, args.workers
-        )
+        try:
+            partitions = generate(
+                args.out,
+                args.customer_days,
+                args.history_length,
+                args.shown_per_day,
+                args.seed,
+                args.days,
+                args.workers,
+            )
+        except FileExistsError as error:
+            parser.exit(2, f"{error}\n")
         log.info("wrote %d day(s) under %s in %.1f s", len(partitions), args.out, time.perf_counter() - started)
         return
     import torch

@@ -2,9 +2,10 @@
 # MAGIC %md
 # MAGIC # One day of training input through the GPU loader
 # MAGIC
-# MAGIC `carousel.loader.DayLoader` reads a day of `training_examples_gold` with pyarrow (no Spark) and
-# MAGIC hands out batches on the device. `examples` is the table's folder: locally the one `make run`
-# MAGIC wrote; on Databricks the table's storage location (the loader reads paths, not table names yet).
+# MAGIC `carousel.loader.DayLoader` reads a day of `training_examples_gold` with delta-rs (no Spark) and
+# MAGIC hands out batches on the device. `examples` is the table: on Databricks its name (e.g.
+# MAGIC `main.carousel.training_examples_gold`, read through Unity Catalog as `uc://`; the schema needs
+# MAGIC `EXTERNAL USE SCHEMA` for you), locally the folder `make run` wrote.
 
 # COMMAND ----------
 
@@ -20,13 +21,9 @@ params = parameters(
 
 # COMMAND ----------
 
-import pyarrow.dataset as ds
+from carousel.loader import DayLoader, table_days
 
-from carousel.loader import DayLoader
-
-day = params["day"] or max(
-    ds.dataset(params["examples"], partitioning="hive").to_table(columns=["dt"])["dt"].to_pylist()
-)
+day = params["day"] or table_days(params["examples"])[-1]
 loader = DayLoader(
     params["examples"], days=[day], batch_size=int(params["batch_size"]), epochs=1, device=params["device"], seed=0
 )

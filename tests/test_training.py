@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import Counter
-from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -16,12 +16,14 @@ from pyspark.sql import functions as F  # noqa: E402
 from carousel.gold import pack_training_examples  # noqa: E402
 from carousel.loader import (  # noqa: E402
     DayLoader,
-    DeltaLogError,
     GoldLayoutError,
     MissingDayError,
+    MissingTableError,
+    TableVersionError,
+    TrainingTableError,
     UnsupportedTableFeatureError,
-    live_files,
     read_day,
+    table_days,
 )
 
 D1, D2 = "2025-03-10", "2025-03-11"
@@ -54,36 +56,39 @@ def _packed(spark):
 
 @pytest.fixture(scope="module")
 def tables(spark, tmp_path_factory):
-    """Gold tables: Delta, plain Parquet, a Delta table with overwrites and a checkpoint, deletion vectors, mapping."""
+    """Gold tables: Delta, plain Parquet, overwrites and a checkpoint, deletion vectors, column mapping + a rename."""
     root = tmp_path_factory.mktemp("training")
     packed = _packed(spark).cache()
     paths = {name: str(root / name) for name in ("delta", "parquet", "versioned", "vectors", "mapping")}
     packed.write.format("delta").partitionBy("dt").save(paths["delta"])
     packed.write.partitionBy("dt").parquet(paths["parquet"])
 
-    # versioned: v0 both days; v1 overwrites D1; v2 appends to D2 (checkpoint at v2); v3 overwrites D2.
+    # versioned: v0 both days; v1 overwrites D1; v2 appends customer 7 to D2 (checkpoint at v2); v3 overwrites D2.
     versioned = paths["versioned"]
     packed.write.format("delta").partitionBy("dt").option("delta.checkpointInterval", "2").save(versioned)
     day_rows = {day: packed.where(F.col("dt") == day) for day in (D1, D2)}
     day_rows[D1].where("customer_id in (1, 2)").write.format("delta").mode("overwrite").option(
         "replaceWhere", f"dt = '{D1}'"
     ).save(versioned)
-    day_rows[D2].where("customer_id = 6").write.format("delta").mode("append").save(versioned)
+    day_rows[D2].where("customer_id = 6").withColumn("customer_id", F.lit(7)).write.format("delta").mode("append").save(
+        versioned
+    )
     day_rows[D2].where("customer_id = 1").write.format("delta").mode("overwrite").option(
         "replaceWhere", f"dt = '{D2}'"
     ).save(versioned)
 
-    # vectors: a DELETE of one row of a two-row file leaves the file live with a deletion vector.
-    packed.where(F.col("dt") == D2).coalesce(1).write.format("delta").partitionBy("dt").option(
-        "delta.enableDeletionVectors", "true"
-    ).save(paths["vectors"])
-    spark.sql(f"DELETE FROM delta.`{paths['vectors']}` WHERE customer_id = 6")
-
-    packed.where(F.col("dt") == D2).write.format("delta").partitionBy("dt").save(paths["mapping"])
-    spark.sql(
-        f"ALTER TABLE delta.`{paths['mapping']}` SET TBLPROPERTIES ('delta.columnMapping.mode' = 'name', "
-        "'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5')"
+    # vectors: DELETEs leave each file live with a deletion vector (one row of D2's two, two of D1's five).
+    packed.coalesce(1).write.format("delta").partitionBy("dt").option("delta.enableDeletionVectors", "true").save(
+        paths["vectors"]
     )
+    spark.sql(f"DELETE FROM delta.`{paths['vectors']}` WHERE customer_id = 6")
+    spark.sql(f"DELETE FROM delta.`{paths['vectors']}` WHERE dt = '{D1}' AND customer_id IN (2, 5)")
+
+    # mapping: created with column mapping (Parquet columns get physical names col-<uuid>), then a column renamed.
+    packed.withColumnRenamed("labels", "is_order").write.format("delta").partitionBy("dt").option(
+        "delta.columnMapping.mode", "name"
+    ).option("delta.minReaderVersion", "2").option("delta.minWriterVersion", "5").save(paths["mapping"])
+    spark.sql(f"ALTER TABLE delta.`{paths['mapping']}` RENAME COLUMN is_order TO labels")
     packed.unpersist()
     return paths
 
@@ -134,12 +139,10 @@ def test_every_impression_once_per_epoch_with_its_own_history(spark, tables):
     assert len(passes[(D1, 0)]) == 23 and len(passes[(D2, 0)]) == 7
 
 
-def test_a_plain_parquet_directory_reads_like_the_delta_table(spark, tables):
-    rows = _gold(spark, tables["parquet"], fmt="parquet")
-    assert live_files(tables["parquet"], D1) == sorted(live_files(tables["parquet"], D1))
-    for day in (D1, D2):
-        (examples,) = _by_pass(DayLoader(tables["parquet"], [day], batch_size=4, device="cpu")).values()
-        assert Counter(examples) == _examples(rows, day)
+def test_a_plain_parquet_directory_is_refused_by_name(tables):
+    with pytest.raises(MissingTableError, match="no Delta table at") as refused:
+        read_day(tables["parquet"], D1)
+    assert tables["parquet"] in str(refused.value)
 
 
 def test_batches_have_the_models_shapes_and_dtypes(tables):
@@ -188,27 +191,59 @@ def test_read_day_gives_flat_arrays_with_a_history_row_per_impression(spark, tab
     assert examples == _examples(_gold(spark, tables["delta"]), D1)
 
 
-def _spark_files(spark, path: str, version: int) -> dict[str, list[str]]:
-    """The files Spark's Delta reader reads at `version`, per day."""
-    files = [
-        unquote(urlparse(f).path)
-        for f in spark.read.format("delta").option("versionAsOf", version).load(path).inputFiles()
-    ]
-    return {day: sorted(f for f in files if f"/dt={day}/" in f) for day in (D1, D2)}
+def _host_examples(host) -> Counter:
+    return Counter(
+        (int(item), bool(label), tuple(host.actions[row].tolist()), tuple(host.action_types[row].tolist()))
+        for item, label, row in zip(host.impressions, host.labels, host.history_row, strict=True)
+    )
 
 
-def test_live_files_replay_the_log_like_spark_overwrites_and_checkpoint_included(spark, tables):
+def test_every_version_reads_like_spark_overwrites_and_checkpoint_included(spark, tables):
     versioned = tables["versioned"]
     assert os.path.exists(os.path.join(versioned, "_delta_log", f"{2:020d}.checkpoint.parquet"))
-    every_file = set()
+    sizes = []
     for version in range(4):
-        spark_files = _spark_files(spark, versioned, version)
+        rows = _gold(spark, versioned, version)
         for day in (D1, D2):
-            files = live_files(versioned, day, version=version)
-            assert files == spark_files[day], (version, day)
-            every_file |= set(files)
-    assert all(os.path.exists(path) for path in every_file)  # overwritten files stay on disk, unread
-    assert set(live_files(versioned, D1)) < every_file and live_files(versioned, D1) == live_files(versioned, D1, 3)
+            assert _host_examples(read_day(versioned, day, version=version)) == _examples(rows, day), (version, day)
+        sizes.append(tuple(sum(_examples(rows, day).values()) for day in (D1, D2)))
+    assert sizes == [(23, 7), (12, 7), (12, 11), (12, 3)]  # the fixture's history, worked out from its writes
+    assert _host_examples(read_day(versioned, D2)) == _host_examples(read_day(versioned, D2, version=3))
+
+
+def test_deleted_rows_of_a_table_with_deletion_vectors_are_not_read(spark, tables):
+    vectors = tables["vectors"]
+    with open(os.path.join(vectors, "_delta_log", f"{1:020d}.json")) as delete_commit:
+        assert (
+            '"deletionVector"' in delete_commit.read()
+        )  # the DELETE wrote a deletion vector rather than rewriting the file
+    rows = _gold(spark, vectors)
+    assert sorted(r.customer_id for r in rows if r.dt == D1) == [1, 3, 4] and [
+        r.customer_id for r in rows if r.dt == D2
+    ] == [1]
+    for day in (D1, D2):
+        host = read_day(vectors, day)
+        assert _host_examples(host) == _examples(rows, day)
+    assert read_day(vectors, D1).rows == 3 and read_day(vectors, D2).impression_count == 3
+    assert _host_examples(read_day(vectors, D2, version=0)) == _examples(_gold(spark, vectors, 0), D2)
+
+
+def test_a_column_mapped_table_with_a_renamed_column_reads_exactly(spark, tables):
+    mapping = tables["mapping"]
+    with open(os.path.join(mapping, "_delta_log", f"{1:020d}.json")) as rename_commit:
+        (metadata,) = [json.loads(line)["metaData"] for line in rename_commit if '"metaData"' in line]
+    physical = {
+        field["name"]: field["metadata"]["delta.columnMapping.physicalName"]
+        for field in json.loads(metadata["schemaString"])["fields"]
+    }
+    assert physical["labels"].startswith("col-") and physical["actions"].startswith("col-")
+    rows = _gold(spark, mapping)
+    for day in (D1, D2):
+        host = read_day(mapping, day)
+        assert _host_examples(host) == _examples(rows, day)
+        assert host.labels.any() and host.actions.any()  # not the NULLs/zeros of a reader that ignores the mapping
+    (examples,) = _by_pass(DayLoader(mapping, [D2], batch_size=3, device="cpu")).values()
+    assert Counter(examples) == _examples(rows, D2)
 
 
 def test_the_loader_reads_the_latest_version_or_the_one_asked_for(spark, tables):
@@ -248,23 +283,35 @@ def test_customer_day_batches_hold_each_history_once_with_all_its_impressions(sp
     assert all(counter == expected[day] for (day, _), counter in seen.items())
 
 
-def test_deletion_vectors_and_column_mapping_are_refused_by_name(tables):
-    with pytest.raises(UnsupportedTableFeatureError, match="deletion vectors") as refused:
-        live_files(tables["vectors"], D2)
-    assert tables["vectors"] in str(refused.value)
-    with pytest.raises(UnsupportedTableFeatureError, match="column mapping") as refused:
-        read_day(tables["mapping"], D2)
-    assert tables["mapping"] in str(refused.value)
-
-
-def test_a_missing_day_or_version_is_named(tables):
+def test_a_missing_day_version_or_bad_day_is_named(tables):
     with pytest.raises(MissingDayError, match=r"has no data for day dt=2025-03-12") as missing:
-        live_files(tables["delta"], "2025-03-12")
+        read_day(tables["delta"], "2025-03-12")
     assert tables["delta"] in str(missing.value)
-    with pytest.raises(MissingDayError, match="2025-03-12"):
-        read_day(tables["parquet"], "2025-03-12")
-    with pytest.raises(DeltaLogError, match="no version 9"):
-        live_files(tables["versioned"], D1, version=9)
+    with pytest.raises(TableVersionError, match=r"has versions 0\.\.3; there is no version 9"):
+        read_day(tables["versioned"], D1, version=9)
+    with pytest.raises(TrainingTableError, match='day "2025-03-10\' OR true --" .* is not a date yyyy-MM-dd'):
+        read_day(tables["delta"], "2025-03-10' OR true --")
+    with pytest.raises(MissingTableError, match="no Delta table at") as absent:
+        read_day(os.path.join(tables["delta"], "nowhere"), D1)
+    assert "nowhere" in str(absent.value)
+
+
+def test_a_reader_feature_delta_rs_lacks_is_refused_by_name(tmp_path):
+    _delta_day(tmp_path, [1], [[1, 0]], [[1, 0]], [[5]], [[True]])
+    protocol = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["futureFeature"]}
+    protocol["writerFeatures"] = protocol["readerFeatures"]
+    (tmp_path / "_delta_log" / f"{1:020d}.json").write_text(json.dumps({"protocol": protocol}) + "\n")
+    with pytest.raises(
+        UnsupportedTableFeatureError, match="cannot read: .*'futureFeature' is not supported"
+    ) as refused:
+        read_day(tmp_path, D1)
+    assert str(tmp_path) in str(refused.value)
+    assert read_day(tmp_path, D1, version=0).impressions.tolist() == [5]
+
+
+def test_the_days_of_a_table_are_its_partitions_at_a_version(tables):
+    assert table_days(tables["delta"]) == [D1, D2]
+    assert table_days(tables["vectors"]) == [D1, D2]
 
 
 def test_an_error_on_the_background_thread_reaches_the_iterator_at_its_day(tables):
@@ -274,33 +321,44 @@ def test_an_error_on_the_background_thread_reaches_the_iterator_at_its_day(table
         next(batches)
 
 
-def _parquet_day(directory, actions, action_types, item_ids, labels) -> None:
-    """One day of a plain Parquet gold table, one file, written with pyarrow (no Spark)."""
+def _delta_day(directory, customer_ids, actions, action_types, item_ids, labels) -> None:
+    """Append one file of day D1 to a Delta gold table, written with deltalake (no Spark)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
 
-    (directory / f"dt={D1}").mkdir()
     columns = {
-        "customer_id": pa.array(range(1, len(actions) + 1), pa.int32()),
+        "dt": pa.array([D1] * len(actions), pa.string()),
+        "customer_id": pa.array(customer_ids, pa.int32()),
         "actions": pa.array(actions, pa.list_(pa.int32())),
         "action_types": pa.array(action_types, pa.list_(pa.int8())),
         "item_ids": pa.array(item_ids, pa.list_(pa.int32())),
         "labels": pa.array(labels, pa.list_(pa.bool_())),
     }
-    pq.write_table(pa.table(columns), directory / f"dt={D1}" / "part-0.parquet")
+    write_deltalake(str(directory), pa.table(columns), partition_by=["dt"], mode="append")
 
 
-def test_a_one_file_day_is_read_without_copying_its_integer_arrays(tmp_path):
-    _parquet_day(tmp_path, [[1, 2, 0], [3, 0, 0]], [[1, 3, 0], [2, 0, 0]], [[5, 6], [7]], [[True, False], [False]])
+def test_rows_are_laid_out_in_customer_order_whatever_order_the_files_hold(tmp_path):
+    _delta_day(
+        tmp_path, [7, 3], [[7, 7, 0], [3, 0, 0]], [[1, 2, 0], [3, 0, 0]], [[70], [30, 31]], [[True], [False, True]]
+    )
+    _delta_day(tmp_path, [5], [[5, 5, 5]], [[2, 2, 2]], [[50, 51, 52]], [[False, False, True]])
     host = read_day(tmp_path, D1)
-    assert host.actions.tolist() == [[1, 2, 0], [3, 0, 0]] and host.action_types.tolist() == [[1, 3, 0], [2, 0, 0]]
-    assert host.impressions.tolist() == [5, 6, 7] and host.labels.tolist() == [True, False, False]
-    assert host.history_row.tolist() == [0, 0, 1]
-    assert not any(array.flags.owndata for array in (host.actions, host.action_types, host.impressions))
+    assert host.actions.tolist() == [[3, 0, 0], [5, 5, 5], [7, 7, 0]]
+    assert host.action_types.tolist() == [[3, 0, 0], [2, 2, 2], [1, 2, 0]]
+    assert host.impressions.tolist() == [30, 31, 50, 51, 52, 70]
+    assert host.labels.tolist() == [False, True, False, False, True, True]
+    assert host.history_row.tolist() == [0, 0, 1, 1, 1, 2]
+
+
+def test_a_customer_twice_in_a_day_is_refused(tmp_path):
+    _delta_day(tmp_path, [4, 2], [[1, 0], [2, 0]], [[1, 0], [1, 0]], [[5], [6]], [[True], [False]])
+    _delta_day(tmp_path, [4], [[3, 0]], [[1, 0]], [[7]], [[False]])
+    with pytest.raises(GoldLayoutError, match=r"column 'customer_id': 1 customer\(s\) have more than one row .* \[4\]"):
+        read_day(tmp_path, D1)
 
 
 def test_a_history_not_of_n_entries_is_refused(tmp_path):
-    _parquet_day(tmp_path, [[1, 2, 0], [3, 0]], [[1, 1, 0], [2, 0]], [[5], [6]], [[True], [False]])
+    _delta_day(tmp_path, [1, 2], [[1, 2, 0], [3, 0]], [[1, 1, 0], [2, 0]], [[5], [6]], [[True], [False]])
     with pytest.raises(GoldLayoutError, match=r"column 'actions': 1 row\(s\) hold \[2\] entries instead of N = 3"):
         read_day(tmp_path, D1)
 

@@ -200,4 +200,6 @@ def quarantine(source: str) -> str:
 
 
 LOADER_COLUMNS = ("actions", "action_types", "item_ids", "labels")
-"""The columns of `training_examples_gold` the GPU loader reads."""
+"""The columns of `training_examples_gold` the GPU loader feeds to the model."""
+LOADER_ORDER_COLUMN = "customer_id"
+"""The loader lays a day's rows out in this column's order (one row per customer-day), not in the read order."""

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel.locations import is_path
 from carousel.pipeline.run_metrics import ROWS_PROCESSED, newest_succeeded_run, union_all
-from carousel.storage import is_path
 
 
 def parameters(namespace: Mapping[str, object], **defaults: str) -> dict[str, str]:

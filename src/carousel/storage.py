@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from carousel.errors import CarouselError
+from carousel.locations import is_path
 from carousel.schemas import RAW_SCHEMAS
 
 RAW_SOURCES = tuple(RAW_SCHEMAS)
@@ -26,11 +27,6 @@ class SourceNotFoundError(CarouselError, FileNotFoundError):
         super().__init__(f"{label} not found: no {kind} '{source}'")
         self.source = source
         self.name = name
-
-
-def is_path(source: str) -> bool:
-    """A source with a slash, a URI scheme or an existing directory is a path; anything else a table name."""
-    return "/" in source or "://" in source or os.path.isdir(source)
 
 
 def absolute_if_local(source: str) -> str:

@@ -14,24 +14,25 @@ then, per epoch, draws a permutation of the M impressions on the device and gath
 index: `actions[history_row[idx]]`. Nothing per sample runs in Python, and the next day is read on
 a background thread while the current one is trained on.
 
-The reader needs no Spark: `live_files` replays a Delta table's log (checkpoint + JSON commits)
-to find the Parquet files of one `dt` partition, and refuses what it cannot read correctly
-(deletion vectors, column mapping). Only local paths are supported.
+The reader needs no Spark: delta-rs (`deltalake`) opens a version of the Delta table, applies its
+deletion vectors and resolves column-mapped names, from a local path, a cloud URI or a Unity
+Catalog name (`catalog.schema.table`, read as `uc://` with credentials vended by Unity Catalog).
 
-The package needs numpy and pyarrow; `DayLoader` needs torch (imported when first used). It never
-imports Spark: `delta_log` finds a day's files, `host_day` reads them, `device` feeds the GPU, and
-`reference` is the reference model and training loop.
+The package needs numpy and deltalake (with pyarrow); `DayLoader` needs torch (imported when first
+used). It never imports Spark: `delta_table` opens the table, `host_day` reads a day, `device`
+feeds the GPU, and `reference` is the reference model and training loop.
 """
 
-from carousel.loader.delta_log import (
-    DeltaLogError,
+from carousel.loader.delta_table import (
     GoldLayoutError,
     MissingDayError,
+    MissingTableError,
+    TableVersionError,
     TrainingTableError,
     UnsupportedTableFeatureError,
     latest_version,
-    live_files,
-    table_files,
+    table_days,
+    table_uri,
 )
 from carousel.loader.device import Batch, CustomerDayBatch, DayLoader, ItemVocabulary, epoch_seed
 from carousel.loader.host_day import HostDay, read_day
@@ -40,16 +41,17 @@ __all__ = [
     "Batch",
     "CustomerDayBatch",
     "DayLoader",
-    "DeltaLogError",
     "GoldLayoutError",
     "HostDay",
     "ItemVocabulary",
     "MissingDayError",
+    "MissingTableError",
     "TrainingTableError",
     "UnsupportedTableFeatureError",
+    "TableVersionError",
     "epoch_seed",
     "latest_version",
-    "live_files",
     "read_day",
-    "table_files",
+    "table_days",
+    "table_uri",
 ]

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from carousel.contract import UNKNOWN_INDEX
-from carousel.loader.delta_log import TrainingTableError, latest_version, table_files
+from carousel.loader.delta_table import TrainingTableError, latest_version, open_table, scan, table_uri
 from carousel.loader.host_day import day_layout, fill_host_day, read_arrow_day
 
 if TYPE_CHECKING:
@@ -95,21 +95,27 @@ class ItemVocabulary:
     indices: np.ndarray  # aligned with item_ids, int32
 
     @classmethod
-    def read(cls, table_path: str | os.PathLike[str], version: int | None = None) -> ItemVocabulary:
-        """Read the vocabulary table (Delta or Parquet) with pyarrow.
+    def read(
+        cls,
+        table_path: str | os.PathLike[str],
+        version: int | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> ItemVocabulary:
+        """Read the vocabulary table (a path, a URI or `catalog.schema.table`, as `read_day` takes) with delta-rs.
 
         Raises:
-            TrainingTableError: the table is empty or holds an id twice.
+            TrainingTableError: the table is empty, lacks a column, or holds an id twice.
         """
-        import pyarrow.parquet as pq
+        import pyarrow as pa
 
-        table = os.path.abspath(os.fspath(table_path))
-        files = table_files(table, version)
-        if not files:
+        table = table_uri(table_path)
+        columns = scan(
+            open_table(table, version, storage_options), table, ["item_id", "item_index"], label="vocabulary table"
+        ).read_all()
+        if columns.num_rows == 0:
             raise TrainingTableError(table, f"vocabulary table '{table}' has no rows")
-        columns = pq.read_table(files, columns=["item_id", "item_index"])
-        ids = columns["item_id"].to_numpy().astype(np.int32)
-        indices = columns["item_index"].to_numpy().astype(np.int32)
+        ids = columns["item_id"].cast(pa.int32()).to_numpy()
+        indices = columns["item_index"].cast(pa.int32()).to_numpy()
         order = np.argsort(ids, kind="stable")
         ids, indices = ids[order], indices[order]
         if len(ids) > 1 and (np.diff(ids) == 0).any():
@@ -153,8 +159,9 @@ class DayLoader:
     different permutations). A batch never mixes days; the last batch of a pass is short unless
     `drop_last`.
 
-    Per day: pyarrow reads the day (`read_day`'s columns) into ONE reused host buffer (pinned when
-    the device is CUDA; it grows when a day is bigger, with some headroom, and is reused otherwise),
+    Per day: delta-rs reads the day (`read_day`'s columns, rows in customer order) into ONE reused
+    host buffer (pinned when the device is CUDA; it grows when a day is bigger, with some headroom,
+    and is reused otherwise),
     which is copied to a fresh device buffer in one `non_blocking` transfer on a side stream. While
     the current day is trained on, a background thread (one worker) reads and transfers the next,
     so the device holds at most two days (R*N*5 + M*9 bytes each) plus the batches; an error there
@@ -167,17 +174,19 @@ class DayLoader:
     One iteration at a time per loader (they share the pinned buffer).
 
     Args:
-        table_path: `training_examples_gold`: a Delta table or a Parquet directory partitioned by `dt`.
+        table_path: `training_examples_gold`: a local path, a cloud URI or a Unity Catalog name
+            `catalog.schema.table` (see `read_day`).
         days: the days to train on, in order, 'yyyy-MM-dd'.
         batch_size: impressions per batch (customer-days per batch in `customer_day_batches`).
         epochs: passes over each day before the next day.
         device: "cuda" when available, else "cpu".
         seed: the shuffling seed.
         drop_last: skip each pass's last batch when it is short.
-        version: Delta only: the table version to read (e.g. the one `read_published` reads); when
-            None, the latest version when an iteration starts, for all of its days.
+        version: the table version to read (e.g. the one `read_published` reads); when None, the
+            latest version when an iteration starts, for all of its days.
         vocabulary: when given, item ids (shown items and actions) are replaced by their embedding
             indices once per day on the device (`ItemVocabulary.lookup`), so batches hold indices.
+        storage_options: delta-rs storage options (credentials); for `uc://` see `unity_catalog_options`.
     """
 
     def __init__(
@@ -191,6 +200,7 @@ class DayLoader:
         drop_last: bool = False,
         version: int | None = None,
         vocabulary: ItemVocabulary | None = None,
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         import torch
 
@@ -200,7 +210,7 @@ class DayLoader:
             raise ValueError(f"epochs must be at least 0, got {epochs}")
         if isinstance(days, str):
             raise TypeError("days must be a sequence of 'yyyy-MM-dd' strings, not one string")
-        self.table_path = os.path.abspath(os.fspath(table_path))
+        self.table_path = table_uri(table_path)
         self.days = list(days)
         self.batch_size = batch_size
         self.epochs = epochs
@@ -209,6 +219,7 @@ class DayLoader:
         self.drop_last = drop_last
         self.version = version
         self.vocabulary = vocabulary
+        self.storage_options = storage_options
         self._cuda = self.device.type == "cuda"
         self._pinned: torch.Tensor | None = None
         self._stream = torch.cuda.Stream(device=self.device) if self._cuda else None
@@ -300,7 +311,9 @@ class DayLoader:
         pending: Future[_DeviceDay] | None = None
         try:
             # Every day of one pass comes from the same table version, even if a pipeline run commits meanwhile.
-            version = self.version if self.version is not None else latest_version(self.table_path)
+            version = (
+                self.version if self.version is not None else latest_version(self.table_path, self.storage_options)
+            )
             if self.days:
                 pending = executor.submit(self._stage, self.days[0], version)
             for position in range(len(self.days)):
@@ -353,7 +366,7 @@ class DayLoader:
         import torch
 
         started = time.perf_counter()
-        arrow_day = read_arrow_day(self.table_path, day, version)
+        arrow_day = read_arrow_day(self.table_path, day, version, self.storage_options)
         layout, nbytes = day_layout(arrow_day.rows, arrow_day.history_length, arrow_day.impression_count)
         host = self._host_buffer(nbytes)
         host_bytes = host[:nbytes].numpy()

@@ -1,19 +1,23 @@
-"""One day of `training_examples_gold` read into flat numpy arrays on the host (`HostDay`), with pyarrow only."""
+"""One day of `training_examples_gold` read into flat numpy arrays on the host (`HostDay`), with delta-rs and numpy."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from carousel.contract import LOADER_COLUMNS
-from carousel.loader.delta_log import (
+from carousel.contract import LOADER_COLUMNS, LOADER_ORDER_COLUMN
+from carousel.loader.delta_table import (
     GoldLayoutError,
     MissingDayError,
-    live_files,
+    TrainingTableError,
+    open_table,
+    scan,
+    table_uri,
 )
 
 if TYPE_CHECKING:
@@ -28,9 +32,9 @@ _ALIGNMENT = 256  # bytes; every array in a day's flat buffer starts on this bou
 class HostDay:
     """One day of the gold table as flat arrays: R customer-days, N history entries, M impressions.
 
-    Memory: R*N*5 + M*9 bytes (`nbytes`). Read by `read_day`, the integer arrays are views of the
-    Arrow buffers pyarrow decoded into when the day is one record batch (no copy), else one copy;
-    `labels` is always a copy (Arrow packs booleans into bits).
+    Memory: R*N*5 + M*9 bytes (`nbytes`). Rows are in customer order, whatever order delta-rs read
+    them in, so a seed gives the same batches on every run; filling them is one copy of the Arrow
+    buffers delta-rs decoded into.
 
     Attributes:
         table, day: where it came from.
@@ -88,8 +92,9 @@ def day_layout(rows: int, history_length: int, impressions: int) -> tuple[dict[s
 
 @dataclass(frozen=True)
 class _Piece:
-    """One record batch of a day as numpy views: its histories, shown items, labels and items per row."""
+    """One record batch of a day as numpy views: its customers, histories, shown items, labels and items per row."""
 
+    customer_ids: np.ndarray
     actions: np.ndarray
     action_types: np.ndarray
     impressions: np.ndarray
@@ -151,94 +156,134 @@ def _history(
     return _values_numpy(table, day, column, values, target).reshape(lengths.shape[0], length)
 
 
-def read_arrow_day(table_path: str | os.PathLike[str], day: str, version: int | None) -> _ArrowDay:
-    """Read the four needed columns of one day with pyarrow, check the layout, and view them as numpy."""
+def read_arrow_day(
+    table_path: str | os.PathLike[str],
+    day: str,
+    version: int | None,
+    storage_options: Mapping[str, str] | None = None,
+) -> _ArrowDay:
+    """Read the needed columns of one day with delta-rs, check the layout, and view them as numpy."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
 
-    table = os.path.abspath(os.fspath(table_path))
-    files = live_files(table, day, version)
-    dataset = ds.dataset(files, format="parquet")
-    for column in LOADER_COLUMNS:
-        if column not in dataset.schema.names:
-            raise GoldLayoutError(table, day, column, f"is missing (columns: {', '.join(dataset.schema.names)})")
-    read = dataset.to_table(columns=list(LOADER_COLUMNS))
-    if read.num_rows == 0:
-        raise MissingDayError(table, day, f"its {len(files)} file(s) hold no rows")
-    pieces, length = [], None
-    for batch in read.to_batches():
-        if batch.num_rows == 0:
-            continue
-        actions, action_types, item_ids, labels = (batch.column(name) for name in LOADER_COLUMNS)
-        action_lengths, action_values = _list_parts(table, day, "actions", actions)
-        type_lengths, type_values = _list_parts(table, day, "action_types", action_types)
-        if length is None:
-            length = int(action_lengths[0])  # N: the first history's length; every other must match it
-        shown, items = _list_parts(table, day, "item_ids", item_ids)
-        label_counts, label_values = _list_parts(table, day, "labels", labels)
-        if not np.array_equal(shown, label_counts):
-            raise GoldLayoutError(table, day, "labels", "does not have one entry per entry of item_ids")
-        pieces.append(
-            _Piece(
-                actions=_history(table, day, "actions", action_lengths, action_values, length, pa.int32()),
-                action_types=_history(table, day, "action_types", type_lengths, type_values, length, pa.int8()),
-                impressions=_values_numpy(table, day, "item_ids", items, pa.int32()),
-                labels=_values_numpy(table, day, "labels", label_values, pa.bool_()),
-                shown_per_row=shown,
-            )
-        )
-    return _ArrowDay(
-        table, day, pieces, read.num_rows, length, int(sum(piece.impressions.shape[0] for piece in pieces))
+    table = table_uri(table_path)
+    batches = scan(open_table(table, version, storage_options), table, (LOADER_ORDER_COLUMN, *LOADER_COLUMNS), day=day)
+    pieces, length, rows = [], None, 0
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            piece = _piece(table, day, batch, length)
+            length = piece.actions.shape[1]
+            pieces.append(piece)
+            rows += batch.num_rows
+    except (OSError, pa.ArrowException) as error:
+        raise TrainingTableError(table, f"table '{table}' day {day}: reading failed: {error}") from error
+    if not pieces:
+        raise MissingDayError(table, day, "the table holds no rows for it")
+    return _ArrowDay(table, day, pieces, rows, length, int(sum(piece.impressions.shape[0] for piece in pieces)))
+
+
+def _piece(table: str, day: str, batch: pa.RecordBatch, length: int | None) -> _Piece:
+    """One record batch as numpy views, checked: N entries per history (N: the first one's), aligned labels."""
+    import pyarrow as pa
+
+    customer_ids = batch.column(LOADER_ORDER_COLUMN)
+    if customer_ids.null_count:
+        raise GoldLayoutError(table, day, LOADER_ORDER_COLUMN, f"{customer_ids.null_count} null value(s)")
+    actions, action_types, item_ids, labels = (batch.column(name) for name in LOADER_COLUMNS)
+    action_lengths, action_values = _list_parts(table, day, "actions", actions)
+    type_lengths, type_values = _list_parts(table, day, "action_types", action_types)
+    length = int(action_lengths[0]) if length is None else length
+    shown, items = _list_parts(table, day, "item_ids", item_ids)
+    label_counts, label_values = _list_parts(table, day, "labels", labels)
+    if not np.array_equal(shown, label_counts):
+        raise GoldLayoutError(table, day, "labels", "does not have one entry per entry of item_ids")
+    return _Piece(
+        customer_ids=customer_ids.to_numpy(zero_copy_only=False),
+        actions=_history(table, day, "actions", action_lengths, action_values, length, pa.int32()),
+        action_types=_history(table, day, "action_types", type_lengths, type_values, length, pa.int8()),
+        impressions=_values_numpy(table, day, "item_ids", items, pa.int32()),
+        labels=_values_numpy(table, day, "labels", label_values, pa.bool_()),
+        shown_per_row=shown,
     )
 
 
-def _history_rows(pieces: list[_Piece]) -> list[np.ndarray]:
-    """Per piece, the day-wide row index of each of its impressions."""
-    rows, first = [], 0
-    for piece in pieces:
-        count = piece.shown_per_row.shape[0]
-        rows.append(np.repeat(np.arange(first, first + count, dtype=np.int32), piece.shown_per_row))
-        first += count
-    return rows
+def _customer_order(arrow_day: _ArrowDay) -> np.ndarray:
+    """Each read row's place in the day's layout: rows sorted by customer, so the layout does not depend on read order.
+
+    Raises:
+        GoldLayoutError: a customer has more than one row (the gold table holds one per customer-day).
+    """
+    customers = np.concatenate([piece.customer_ids for piece in arrow_day.pieces])
+    order = np.argsort(customers, kind="stable")
+    repeated = np.flatnonzero(np.diff(customers[order]) == 0)
+    if repeated.size:
+        examples = sorted(set(customers[order][repeated].tolist()))[:5]
+        raise GoldLayoutError(
+            arrow_day.table,
+            arrow_day.day,
+            LOADER_ORDER_COLUMN,
+            f"{repeated.size} customer(s) have more than one row that day, e.g. {examples}",
+        )
+    place = np.empty_like(order)
+    place[order] = np.arange(order.size)
+    return place
 
 
 def fill_host_day(arrow_day: _ArrowDay, out: dict[str, np.ndarray]) -> HostDay:
-    """Copy the day's pieces into the given arrays (one copy each) and return them as a `HostDay`."""
+    """Copy the day into the given arrays, rows in customer order (one scattered copy each); return them as a `HostDay`.
+
+    Each piece's rows go to their places in `out["actions"]` / `out["action_types"]`, and each row's
+    shown items to that row's span of `out["impressions"]` / `out["labels"]`.
+    """
     pieces = arrow_day.pieces
-    for name in ("actions", "action_types", "impressions", "labels"):
-        np.concatenate([getattr(piece, name) for piece in pieces], axis=0, out=out[name])
-    np.concatenate(_history_rows(pieces), out=out["history_row"])
+    place = _customer_order(arrow_day)
+    shown = np.concatenate([piece.shown_per_row for piece in pieces])
+    shown_in_place = np.empty_like(shown)
+    shown_in_place[place] = shown
+    starts = np.zeros(shown.size, dtype=np.int64)  # where each placed row's shown items begin
+    np.cumsum(shown_in_place[:-1], out=starts[1:])
+    first = 0
+    for piece in pieces:
+        rows = place[first : first + piece.shown_per_row.size]
+        first += rows.size
+        out["actions"][rows] = piece.actions
+        out["action_types"][rows] = piece.action_types
+        # item k of a row goes to its row's start + k
+        within = np.arange(piece.impressions.size) - np.repeat(
+            np.cumsum(piece.shown_per_row) - piece.shown_per_row, piece.shown_per_row
+        )
+        positions = np.repeat(starts[rows], piece.shown_per_row) + within
+        out["impressions"][positions] = piece.impressions
+        out["labels"][positions] = piece.labels
+    out["history_row"][:] = np.repeat(np.arange(shown.size, dtype=np.int32), shown_in_place)
     return HostDay(arrow_day.table, arrow_day.day, **out)
 
 
-def read_day(table_path: str | os.PathLike[str], day: str, version: int | None = None) -> HostDay:
-    """Read one day of `training_examples_gold` into flat numpy arrays: R*N*5 + M*9 bytes.
+def read_day(
+    table_path: str | os.PathLike[str],
+    day: str,
+    version: int | None = None,
+    storage_options: Mapping[str, str] | None = None,
+) -> HostDay:
+    """Read one day of `training_examples_gold` into flat numpy arrays, rows in customer order: R*N*5 + M*9 bytes.
 
-    Only `actions`, `action_types`, `item_ids` and `labels` are read. When pyarrow returns the
-    day as one record batch, the integer arrays are views of its buffers (no copy); otherwise each
-    array is one concatenation.
+    Only `customer_id`, `actions`, `action_types`, `item_ids` and `labels` are read, with delta-rs
+    (deletion vectors applied, column-mapped names resolved).
 
     Args:
-        table_path: the table: a Delta table or a Parquet directory partitioned by `dt`.
+        table_path: the Delta table: a local path, a cloud URI (s3://, abfss://, gs://), or a Unity
+            Catalog name `catalog.schema.table` (read as `uc://catalog.schema.table`).
         day: 'yyyy-MM-dd'.
-        version: Delta only: the table version to read; the latest when None.
+        version: the table version to read; the latest when None.
+        storage_options: delta-rs storage options (credentials); see `unity_catalog_options` for `uc://`.
 
     Raises:
-        MissingDayError: no files or no rows for the day.
-        GoldLayoutError: a history that is not N entries long, nulls, unaligned item_ids and labels.
-        UnsupportedTableFeatureError, DeltaLogError: see `live_files`.
+        MissingTableError, TableVersionError, UnsupportedTableFeatureError: see `open_table` and `scan`.
+        MissingDayError: no rows for the day.
+        GoldLayoutError: a missing column, a history that is not N entries long, nulls, unaligned
+            item_ids and labels, a customer twice in the day.
     """
-    arrow_day = read_arrow_day(table_path, day, version)
-    if len(arrow_day.pieces) == 1:
-        (piece,) = arrow_day.pieces
-        return HostDay(
-            arrow_day.table,
-            arrow_day.day,
-            piece.actions,
-            piece.action_types,
-            piece.impressions,
-            piece.labels,
-            _history_rows(arrow_day.pieces)[0],
-        )
+    arrow_day = read_arrow_day(table_path, day, version, storage_options)
     layout, _ = day_layout(arrow_day.rows, arrow_day.history_length, arrow_day.impression_count)
     return fill_host_day(arrow_day, {name: np.empty(shape, dtype) for name, (_, shape, dtype) in layout.items()})

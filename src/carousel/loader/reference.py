@@ -236,7 +236,9 @@ def _log_day(day: str, sequences: int, seconds: float) -> None:
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     """Entry point of `python -m carousel.loader.reference`."""
     parser = argparse.ArgumentParser(prog="python -m carousel.loader.reference", description=__doc__.split("\n")[0])
-    parser.add_argument("--table", required=True, help="training_examples_gold: a Delta or Parquet directory")
+    parser.add_argument(
+        "--table", required=True, help="training_examples_gold: a Delta table's path or URI, or catalog.schema.table"
+    )
     parser.add_argument("--days", nargs="+", required=True, help="days to train on, in order, yyyy-MM-dd")
     parser.add_argument("--epochs", type=int, default=1, help="passes over each day (default 1)")
     parser.add_argument("--batch-size", type=int, default=4096, help="impressions per batch (default 4096)")
@@ -251,7 +253,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--profile-steps", type=int, default=0, help="CUDA: measure GPU busy over K steps")
     parser.add_argument("--profile-warmup", type=int, default=None, help="steps before the measured ones (default K)")
     parser.add_argument("--item-buckets", type=int, default=1 << 20, help="hashed item embedding rows (default 2^20)")
-    parser.add_argument("--vocabulary", help="item_vocabulary_gold: map item ids to its indices instead of hashing")
+    parser.add_argument(
+        "--vocabulary", help="item_vocabulary_gold (as --table): map item ids to its indices instead of hashing"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     torch.manual_seed(args.seed)

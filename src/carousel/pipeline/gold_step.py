@@ -49,8 +49,8 @@ from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.incremental import advance_state, histories_from_state, initial_state
+from carousel.locations import is_path
 from carousel.pipeline.settings import DEFAULT_WINDOW_DAYS
-from carousel.storage import is_path
 
 log = logging.getLogger("carousel")
 

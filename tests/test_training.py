@@ -11,6 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from gold_tables import D1, delta_gold_day  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from carousel.gold import pack_training_examples  # noqa: E402
@@ -26,7 +27,7 @@ from carousel.loader import (  # noqa: E402
     table_days,
 )
 
-D1, D2 = "2025-03-10", "2025-03-11"
+D2 = "2025-03-11"
 N = 4
 # Impressions per customer on each day: D1 has 23 (more than a few batches of 5), D2 has 7.
 SHOWN_PER_CUSTOMER = {D1: {1: 7, 2: 5, 3: 6, 4: 1, 5: 4}, D2: {1: 3, 6: 4}}
@@ -297,7 +298,7 @@ def test_a_missing_day_version_or_bad_day_is_named(tables):
 
 
 def test_a_reader_feature_delta_rs_lacks_is_refused_by_name(tmp_path):
-    _delta_day(tmp_path, [1], [[1, 0]], [[1, 0]], [[5]], [[True]])
+    delta_gold_day(tmp_path, [1], [[1, 0]], [[1, 0]], [[5]], [[True]])
     protocol = {"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["futureFeature"]}
     protocol["writerFeatures"] = protocol["readerFeatures"]
     (tmp_path / "_delta_log" / f"{1:020d}.json").write_text(json.dumps({"protocol": protocol}) + "\n")
@@ -321,27 +322,11 @@ def test_an_error_on_the_background_thread_reaches_the_iterator_at_its_day(table
         next(batches)
 
 
-def _delta_day(directory, customer_ids, actions, action_types, item_ids, labels) -> None:
-    """Append one file of day D1 to a Delta gold table, written with deltalake (no Spark)."""
-    import pyarrow as pa
-    from deltalake import write_deltalake
-
-    columns = {
-        "dt": pa.array([D1] * len(actions), pa.string()),
-        "customer_id": pa.array(customer_ids, pa.int32()),
-        "actions": pa.array(actions, pa.list_(pa.int32())),
-        "action_types": pa.array(action_types, pa.list_(pa.int8())),
-        "item_ids": pa.array(item_ids, pa.list_(pa.int32())),
-        "labels": pa.array(labels, pa.list_(pa.bool_())),
-    }
-    write_deltalake(str(directory), pa.table(columns), partition_by=["dt"], mode="append")
-
-
 def test_rows_are_laid_out_in_customer_order_whatever_order_the_files_hold(tmp_path):
-    _delta_day(
+    delta_gold_day(
         tmp_path, [7, 3], [[7, 7, 0], [3, 0, 0]], [[1, 2, 0], [3, 0, 0]], [[70], [30, 31]], [[True], [False, True]]
     )
-    _delta_day(tmp_path, [5], [[5, 5, 5]], [[2, 2, 2]], [[50, 51, 52]], [[False, False, True]])
+    delta_gold_day(tmp_path, [5], [[5, 5, 5]], [[2, 2, 2]], [[50, 51, 52]], [[False, False, True]])
     host = read_day(tmp_path, D1)
     assert host.actions.tolist() == [[3, 0, 0], [5, 5, 5], [7, 7, 0]]
     assert host.action_types.tolist() == [[3, 0, 0], [2, 2, 2], [1, 2, 0]]
@@ -351,14 +336,14 @@ def test_rows_are_laid_out_in_customer_order_whatever_order_the_files_hold(tmp_p
 
 
 def test_a_customer_twice_in_a_day_is_refused(tmp_path):
-    _delta_day(tmp_path, [4, 2], [[1, 0], [2, 0]], [[1, 0], [1, 0]], [[5], [6]], [[True], [False]])
-    _delta_day(tmp_path, [4], [[3, 0]], [[1, 0]], [[7]], [[False]])
+    delta_gold_day(tmp_path, [4, 2], [[1, 0], [2, 0]], [[1, 0], [1, 0]], [[5], [6]], [[True], [False]])
+    delta_gold_day(tmp_path, [4], [[3, 0]], [[1, 0]], [[7]], [[False]])
     with pytest.raises(GoldLayoutError, match=r"column 'customer_id': 1 customer\(s\) have more than one row .* \[4\]"):
         read_day(tmp_path, D1)
 
 
 def test_a_history_not_of_n_entries_is_refused(tmp_path):
-    _delta_day(tmp_path, [1, 2], [[1, 2, 0], [3, 0]], [[1, 1, 0], [2, 0]], [[5], [6]], [[True], [False]])
+    delta_gold_day(tmp_path, [1, 2], [[1, 2, 0], [3, 0]], [[1, 1, 0], [2, 0]], [[5], [6]], [[True], [False]])
     with pytest.raises(GoldLayoutError, match=r"column 'actions': 1 row\(s\) hold \[2\] entries instead of N = 3"):
         read_day(tmp_path, D1)
 

@@ -1,8 +1,8 @@
 """Open the gold tables with delta-rs (`deltalake`), without Spark: local paths, cloud URIs and `uc://` names.
 
 delta-rs lists a version's files, applies deletion vectors and maps column-mapped names, so the
-loader reads what Spark and Databricks write. A `catalog.schema.table` name is read through Unity
-Catalog (`uc://`), which vends short-lived storage credentials for the table.
+loader reads what Spark and Databricks write. A `catalog.schema.table` name (`uc://`) is looked up in
+Unity Catalog, which names the table's storage location and vends short-lived credentials for it.
 """
 
 from __future__ import annotations
@@ -76,30 +76,71 @@ def table_uri(table: str | os.PathLike[str]) -> str:
     return location if "://" in location else os.path.abspath(location)
 
 
-def unity_catalog_options(uri: str, storage_options: Mapping[str, str] | None) -> dict[str, str] | None:
-    """The options delta-rs needs for a `uc://` table: the workspace and a token from Databricks' unified auth.
+def resolve_location(uri: str, storage_options: Mapping[str, str] | None) -> tuple[str, dict[str, str] | None]:
+    """Where delta-rs reads `uri`, and with which storage options: a `uc://` name becomes its vended location.
 
-    Given options win. Otherwise, where `databricks-sdk` is installed, its configuration (the
+    For `uc://catalog.schema.table`, Unity Catalog (through databricks-sdk's unified auth: the
     `DATABRICKS_*` variables, a `~/.databrickscfg` profile, OAuth for a service principal, or the
-    runtime's own credentials on Databricks compute) gives the workspace URL and a bearer token.
-    Without it, delta-rs reads `DATABRICKS_HOST` and `DATABRICKS_TOKEN` from the environment itself.
+    runtime's own credentials on Databricks compute) names the table's storage location and vends
+    short-lived READ credentials for it; `storage_options` are added to them (e.g. `aws_region`).
+    delta-rs's own `uc://` support is not used: in deltalake 1.6.6 its first open in a process can
+    hang for good (a lock it holds while registering the cloud stores), and it asks for READ_WRITE.
     """
-    if storage_options is not None or not uri.startswith(UNITY_CATALOG_SCHEME):
-        return dict(storage_options) if storage_options is not None else None
+    if not uri.startswith(UNITY_CATALOG_SCHEME):
+        return uri, dict(storage_options) if storage_options is not None else None
+    location, vended = _vended(uri)
+    return location, {**vended, **(storage_options or {})}
+
+
+def _vended(uri: str) -> tuple[str, dict[str, str]]:
+    """The storage location of a Unity Catalog table and delta-rs options holding its vended READ credentials."""
+    name = uri.removeprefix(UNITY_CATALOG_SCHEME)
     try:
-        from databricks.sdk.core import Config
-    except ImportError:
-        return None
+        from databricks.sdk import WorkspaceClient
+        from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+        from databricks.sdk.service.catalog import TableOperation
+    except ImportError as error:
+        raise TrainingTableError(uri, f"reading '{uri}' needs databricks-sdk (the `torch` extra): {error}") from error
     try:
-        config = Config()
-        authorization = config.authenticate().get("Authorization", "")
-    except Exception as error:  # the SDK raises its own ValueError subclasses for every auth problem
+        client = WorkspaceClient()
+        table = client.tables.get(name)
+        vended = client.temporary_table_credentials.generate_temporary_table_credentials(
+            operation=TableOperation.READ, table_id=table.table_id
+        )
+    except NotFound as error:
+        raise MissingTableError(uri, f"Unity Catalog has no table {name} you can see: {_first_line(error)}") from error
+    except PermissionDenied as error:
         raise TrainingTableError(
-            uri, f"cannot authenticate to Databricks to read '{uri}' (databricks-sdk: {error})"
+            uri,
+            f"Unity Catalog refused to vend credentials for {name}: {_first_line(error)} (reading it outside "
+            "Spark needs EXTERNAL USE SCHEMA on its schema and external data access enabled on the metastore)",
         ) from error
-    if not authorization.startswith("Bearer "):
-        raise TrainingTableError(uri, f"cannot read '{uri}': the Databricks auth in use gives no bearer token")
-    return {"DATABRICKS_HOST": config.host, "DATABRICKS_TOKEN": authorization.removeprefix("Bearer ")}
+    except (DatabricksError, ValueError) as error:  # ValueError: the SDK finds no usable authentication
+        raise TrainingTableError(uri, f"cannot resolve '{uri}' through Unity Catalog: {_first_line(error)}") from error
+    location = vended.url or table.storage_location
+    if not location:
+        raise TrainingTableError(uri, f"Unity Catalog gives no storage location for {name}")
+    return location, _credential_options(uri, vended)
+
+
+def _credential_options(uri: str, vended: object) -> dict[str, str]:
+    """Vended credentials as delta-rs (object_store) storage options, for S3 and Azure storage."""
+    aws = getattr(vended, "aws_temp_credentials", None)
+    if aws is not None:
+        options = {"aws_access_key_id": aws.access_key_id, "aws_secret_access_key": aws.secret_access_key}
+        return options | ({"aws_session_token": aws.session_token} if aws.session_token else {})
+    sas = getattr(vended, "azure_user_delegation_sas", None)
+    if sas is not None:
+        return {"azure_storage_sas_key": sas.sas_token}
+    aad = getattr(vended, "azure_aad", None)
+    if aad is not None:
+        return {"azure_storage_token": aad.aad_token}
+    kinds = [kind for kind in ("gcp_oauth_token", "r2_temp_credentials") if getattr(vended, kind, None) is not None]
+    raise TrainingTableError(
+        uri,
+        f"Unity Catalog vended {kinds or 'no'} credentials for '{uri}'; the loader reads S3 and Azure storage "
+        "(pass storage_options that reach the table's location instead)",
+    )
 
 
 def open_table(
@@ -116,15 +157,15 @@ def open_table(
     from deltalake.exceptions import DeltaError, TableNotFoundError
 
     uri = table_uri(table)
-    options = unity_catalog_options(uri, storage_options)
+    location, options = resolve_location(uri, storage_options)
     try:
-        return DeltaTable(uri, version=version, storage_options=options)
+        return DeltaTable(location, version=version, storage_options=options)
     except TableNotFoundError as error:
         raise MissingTableError(uri, f"no Delta table at '{uri}': {_first_line(error)}") from error
     except DeltaError as error:
         if version is None or _unsupported(error):
             raise _read_error(uri, "cannot open the Delta table", error) from error
-        versions = _versions(uri, options)
+        versions = _versions(location, options)
         if versions is not None and not 0 <= version <= versions:
             raise TableVersionError(
                 uri, f"table '{uri}' has versions 0..{versions}; there is no version {version}"
@@ -134,13 +175,13 @@ def open_table(
         ) from error
 
 
-def _versions(uri: str, options: dict[str, str] | None) -> int | None:
+def _versions(location: str, options: dict[str, str] | None) -> int | None:
     """The newest version, to explain why an older one failed; None when the latest cannot be opened either."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
     try:
-        return DeltaTable(uri, storage_options=options).version()
+        return DeltaTable(location, storage_options=options).version()
     except DeltaError:
         return None
 

@@ -186,7 +186,7 @@ class DayLoader:
             latest version when an iteration starts, for all of its days.
         vocabulary: when given, item ids (shown items and actions) are replaced by their embedding
             indices once per day on the device (`ItemVocabulary.lookup`), so batches hold indices.
-        storage_options: delta-rs storage options (credentials); for `uc://` see `unity_catalog_options`.
+        storage_options: delta-rs storage options (credentials, region); for `uc://` see `resolve_location`.
     """
 
     def __init__(

@@ -276,7 +276,7 @@ def read_day(
             Catalog name `catalog.schema.table` (read as `uc://catalog.schema.table`).
         day: 'yyyy-MM-dd'.
         version: the table version to read; the latest when None.
-        storage_options: delta-rs storage options (credentials); see `unity_catalog_options` for `uc://`.
+        storage_options: delta-rs storage options (credentials, region); for `uc://` see `resolve_location`.
 
     Raises:
         MissingTableError, TableVersionError, UnsupportedTableFeatureError: see `open_table` and `scan`.

@@ -8,7 +8,7 @@ from deltalake import write_deltalake
 D1 = "2025-03-10"
 
 
-def delta_gold_day(directory, customer_ids, actions, action_types, item_ids, labels) -> None:
+def delta_gold_day(directory, customer_ids, actions, action_types, item_ids, labels, partitioned: bool = True) -> None:
     """Append one file of day D1 to a Delta gold table (the loader's columns), written with deltalake (no Spark)."""
     columns = {
         "dt": pa.array([D1] * len(actions), pa.string()),
@@ -18,4 +18,4 @@ def delta_gold_day(directory, customer_ids, actions, action_types, item_ids, lab
         "item_ids": pa.array(item_ids, pa.list_(pa.int32())),
         "labels": pa.array(labels, pa.list_(pa.bool_())),
     }
-    write_deltalake(str(directory), pa.table(columns), partition_by=["dt"], mode="append")
+    write_deltalake(str(directory), pa.table(columns), partition_by=["dt"] if partitioned else None, mode="append")

@@ -63,6 +63,11 @@ def test_the_loader_benchmark_measures_every_step_and_trains_across_days(tmp_pat
     )  # one epoch per day, a short last batch per day
 
 
+def test_a_table_that_is_not_there_is_one_line_not_a_traceback(tmp_path):
+    with pytest.raises(SystemExit, match=r"^python -m carousel.loader.reference: error: no Delta table at '.*nowhere'"):
+        main(["--table", str(tmp_path / "nowhere"), "--days", DAY, "--device", "cpu"])
+
+
 def test_the_training_side_imports_on_a_machine_without_spark():
     refuse_spark = textwrap.dedent(
         """

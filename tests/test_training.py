@@ -335,6 +335,18 @@ def test_rows_are_laid_out_in_customer_order_whatever_order_the_files_hold(tmp_p
     assert host.history_row.tolist() == [0, 0, 1, 1, 1, 2]
 
 
+def test_a_table_not_partitioned_by_day_reads_the_same(tmp_path):
+    delta_gold_day(
+        tmp_path, [9, 8], [[9, 1], [8, 0]], [[1, 3], [2, 0]], [[90], [80, 81]], [[True], [False, False]], False
+    )
+    assert table_days(tmp_path) == [D1]
+    host = read_day(tmp_path, D1)
+    assert host.actions.tolist() == [[8, 0], [9, 1]] and host.impressions.tolist() == [80, 81, 90]
+    assert host.history_row.tolist() == [0, 0, 1]
+    with pytest.raises(MissingDayError, match="2025-03-11"):
+        read_day(tmp_path, D2)
+
+
 def test_a_customer_twice_in_a_day_is_refused(tmp_path):
     delta_gold_day(tmp_path, [4, 2], [[1, 0], [2, 0]], [[1, 0], [1, 0]], [[5], [6]], [[True], [False]])
     delta_gold_day(tmp_path, [4], [[3, 0]], [[1, 0]], [[7]], [[False]])

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from carousel.console import run_command
 from carousel.loader import Batch, CustomerDayBatch, DayLoader, ItemVocabulary
 
 log = logging.getLogger("carousel")
@@ -258,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return run_command(parser.prog, lambda: _train_from_args(args))
+
+
+def _train_from_args(args: argparse.Namespace) -> dict[str, float]:
+    """Build the loader and the model the arguments ask for, train, log and return the result."""
     torch.manual_seed(args.seed)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     vocabulary = ItemVocabulary.read(args.vocabulary) if args.vocabulary else None

@@ -65,7 +65,7 @@ class GoldLayoutError(TrainingTableError):
 
 
 def table_uri(table: str | os.PathLike[str]) -> str:
-    """Where delta-rs finds the table: `uc://` for a `catalog.schema.table` name, an absolute local path, or the URI."""
+    """The loader's name for a table: `uc://` + a `catalog.schema.table` name, an absolute local path, or the URI."""
     location = os.fspath(table)
     if not is_path(location):
         if location.count(".") != 2 or "" in location.split("."):

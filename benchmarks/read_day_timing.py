@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import time
-from pathlib import Path
 
 
 def main() -> None:
@@ -29,14 +27,11 @@ def main() -> None:
             importlib.import_module(module)
         except ImportError:
             pass  # an older reader did without deltalake
+    from benchmarks.loader import _drop_page_cache
     from carousel.loader import read_day
 
-    if args.cache == "cold":
-        os.sync()
-        try:
-            Path("/proc/sys/vm/drop_caches").write_text("3\n")
-        except OSError as error:
-            parser.exit(2, f"cannot drop the page cache (root only): {error}\n")
+    if args.cache == "cold" and not _drop_page_cache():
+        parser.exit(2, "cannot drop the page cache (root only)\n")
     started = time.perf_counter()
     host = read_day(args.table, args.day)
     seconds = time.perf_counter() - started

@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> None:
 
     data = Path(args.data_dir).resolve()
     shutil.rmtree(data, ignore_errors=True)
-    spark = local_spark("daily-benchmark", shuffle_partitions=args.shuffle_partitions, driver_memory=args.driver_memory)
+    spark = local_spark(
+        "daily-benchmark",
+        shuffle_partitions=args.shuffle_partitions,
+        driver_memory=args.driver_memory,
+        kafka=args.kafka,  # --kafka produces the landed rows to the topics from this session
+    )
     config = SyntheticConfig(customers=args.customers)
     raw = data / "raw"
     generate(spark, str(raw), config)
@@ -77,7 +82,12 @@ def idle(args: argparse.Namespace) -> None:
 
     data = Path(args.data_dir).resolve()
     raw = data / "raw"
-    spark = local_spark("daily-benchmark", shuffle_partitions=args.shuffle_partitions, driver_memory=args.driver_memory)
+    spark = local_spark(
+        "daily-benchmark",
+        shuffle_partitions=args.shuffle_partitions,
+        driver_memory=args.driver_memory,
+        kafka=args.kafka,  # --kafka produces the landed rows to the topics from this session
+    )
     settings = PipelineSettings(sources={source: str(raw / source) for source in RAW_SOURCES}, history=HistoryConfig())
     label = COMMAND.format(customers=args.customers, days=args.days, kafka=" --kafka" if args.kafka else "")
     _update(spark, args, settings, LocalPipeline(data / "work"), label, args.days + 1, "idle", None)

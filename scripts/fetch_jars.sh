@@ -5,11 +5,11 @@
 # fail, Maven fetches them into ~/.m2, which Spark's resolver also reads, and the session is tried again.
 set -euo pipefail
 python="${1:-.venv/bin/python}"
-check='from carousel.spark import local_spark; local_spark("fetch-jars", cores=1).range(1).count()'
+check='from carousel.spark import local_spark; local_spark("fetch-jars", cores=1, kafka=True).range(1).count()'
 if "$python" -c "$check" >/dev/null 2>&1; then
   echo "Delta and Kafka jars for Spark ready (Ivy)"
 else
-  coordinates=$("$python" -c 'from carousel.spark import spark_packages; print(spark_packages())')
+  coordinates=$("$python" -c 'from carousel.spark import spark_packages; print(spark_packages(kafka=True))')
   echo "Ivy could not resolve $coordinates; fetching them with Maven"
   for coordinate in ${coordinates//,/ }; do
     mvn -q dependency:get -Dartifact="$coordinate"

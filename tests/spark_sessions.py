@@ -65,4 +65,5 @@ def local_session():
     from carousel.spark import local_spark
 
     # Spark's 1 GiB default driver ran out of room to broadcast late in a full run (test_incremental).
-    return local_spark("carousel-tests", cores=2, shuffle_partitions=4, driver_memory="4g")
+    # Kafka too: the Kafka tests read and produce topics through this session.
+    return local_spark("carousel-tests", cores=2, shuffle_partitions=4, driver_memory="4g", kafka=True)

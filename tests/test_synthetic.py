@@ -386,3 +386,47 @@ def test_next_day_appends_exactly_the_day_after_the_newest_impressions(spark, tm
         "2025-07-02",
     }
     assert appended["impressions"] > 0 and appended["clicks"] > 0
+
+
+def _day_rows(spark, folder, source: str, day: str) -> list[tuple]:
+    """The rows of `source` under `folder` whose day is `day`, without the day itself (dt, order_date) or any time."""
+    frame = spark.read.format("delta").load(str(folder / source))
+    day_column = "order_date" if source == "orders" else "dt"
+    keys = {
+        "impressions": ["customer_id", "impressions"],
+        "clicks": ["customer_id", "item_id"],
+        "add_to_carts": ["customer_id", "config_id", "simple_id"],
+        "orders": ["customer_id", "config_id", "simple_id"],
+    }[source]
+    return sorted(map(tuple, frame.where(F.col(day_column).cast("string") == day).select(*keys).collect()), key=repr)
+
+
+def test_each_next_day_is_a_draw_of_its_own_and_the_same_day_draws_the_same_rows(spark, tmp_path):
+    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+
+    config = SyntheticConfig(customers=60, window_days=1, history_days=2, window_end="2025-06-30", dirty_rate=0.0)
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        for source, frame in generate_raw(spark, config).items():
+            frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(folder / source))
+    first, _ = generate_next_day(spark, str(tmp_path / "a"), config)
+    second, _ = generate_next_day(spark, str(tmp_path / "a"), config)
+    again, _ = generate_next_day(spark, str(tmp_path / "b"), config)
+    assert (first, second, again) == ("2025-07-01", "2025-07-02", "2025-07-01")
+    for source in ("impressions", "clicks"):
+        # Two successive days: other customers logged in, other items clicked (not the same draw moved a day).
+        one, two = _day_rows(spark, tmp_path / "a", source, first), _day_rows(spark, tmp_path / "a", source, second)
+        assert one and two and one != two, source
+    for source in SOURCES:
+        # The same day from the same seed, in another folder: the same rows.
+        assert _day_rows(spark, tmp_path / "a", source, first) == _day_rows(spark, tmp_path / "b", source, first)
+
+
+def test_a_draw_keeps_the_customers_traits_and_changes_their_rows(spark, small_raw) -> None:
+    other = generate_raw(spark, replace(SMALL, draw=12))
+    assert sorted(map(tuple, small_raw["clicks"].collect()), key=repr) != sorted(
+        map(tuple, other["clicks"].collect()), key=repr
+    )
+    # A customer's activity comes from the seed alone: busy customers stay busy in another draw.
+    counts = [raw["clicks"].groupBy("customer_id").count() for raw in (small_raw, other)]
+    joined = counts[0].join(counts[1].withColumnRenamed("count", "other"), "customer_id")
+    assert joined.agg(F.corr("count", "other")).first()[0] > 0.8

@@ -130,6 +130,8 @@ def newest_impression_day(spark: SparkSession, impressions: str) -> str | None:
 def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[str, int]]:
     """Append one more day of synthetic raw data to the Delta tables under `out`: the day after the newest impressions.
 
+    Each day is a draw of its own (`SyntheticConfig.draw` is the day's ordinal): two days differ,
+    and the same day from the same seed gives the same rows.
     The day is generated as a one-day period of `config` (its customers, rates and seed), so a
     dirty rate gives that day its dirty rows, and its late events land in the following partition.
 
@@ -146,7 +148,9 @@ def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[
     if newest is None:
         raise NoDataYetError(f"no raw impressions with a valid day under {out}: run `carousel generate` first")
     day = (parse_day(newest) + dt.timedelta(days=1)).isoformat()
-    one_day = dataclasses.replace(config, window_end=day, window_days=1, history_days=0)
+    one_day = dataclasses.replace(
+        config, window_end=day, window_days=1, history_days=0, draw=dt.date.fromisoformat(day).toordinal()
+    )
     appended = {}
     for source, frame in generate_raw(spark, one_day).items():
         path = os.path.join(out, source)

@@ -43,6 +43,7 @@ def _synthetic_config(args: argparse.Namespace):
     from carousel.synthetic import SyntheticConfig
 
     names = {field.name for field in fields(SyntheticConfig)}
+        kafka=getattr(args, "kafka", False),  # only `pipeline --kafka` produces to a topic from this session
     return SyntheticConfig(**{name: value for name, value in vars(args).items() if name in names and value is not None})
 
 

@@ -40,9 +40,14 @@ def kafka_package() -> str:
     return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
 
 
-def spark_packages() -> str:
-    """Every package a local Spark of this project loads, comma-separated (`spark.jars.packages`): Delta and Kafka."""
-    return ",".join((delta_package(), kafka_package()))
+def spark_packages(*, kafka: bool = False) -> str:
+    """The packages a local Spark of this project loads, comma-separated (`spark.jars.packages`).
+
+    Delta always; Spark's Kafka source and sink only with `kafka`: resolving a package costs a
+    session's start seconds (Ivy reads its cache and writes a report), so a session that reads no
+    topic does not load it.
+    """
+    return ",".join((delta_package(), kafka_package()) if kafka else (delta_package(),))
 
 
 def local_spark(
@@ -53,8 +58,9 @@ def local_spark(
     driver_memory: str | None = None,
     extra_conf: dict[str, str] | None = None,
     log_file: str | os.PathLike[str] | None = None,
+    kafka: bool = False,
 ) -> SparkSession:
-    """Return a local SparkSession with Delta Lake, Spark's Kafka source, UTC and the UI off.
+    """Return a local SparkSession with Delta Lake, UTC and the UI off (and Spark's Kafka source with `kafka`).
 
     Args:
         app_name: shown in logs.
@@ -64,6 +70,8 @@ def local_spark(
         extra_conf: any further Spark settings, applied last.
         log_file: where the JVM's own output goes (Ivy's resolution report, Spark's warnings), when
             this call starts the JVM; by default it shares this process's terminal.
+        kafka: load Spark's Kafka source and sink too (reading or producing a topic needs it); only
+            takes effect when no JVM is running yet.
     """
     from delta import configure_spark_with_delta_pip
 
@@ -80,7 +88,7 @@ def local_spark(
     for key, value in conf.items():
         builder = builder.config(key, value)
     with child_output_to(log_file):
-        spark = configure_spark_with_delta_pip(builder, extra_packages=[kafka_package()]).getOrCreate()
+        spark = configure_spark_with_delta_pip(builder, extra_packages=[kafka_package()] if kafka else []).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

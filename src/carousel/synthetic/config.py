@@ -103,6 +103,10 @@ class SyntheticConfig:
         late_event_rate: fraction of actions whose day partition is the day after their timestamp's.
         dirty_rate: extra dirty rows per source, as a fraction of its clean rows (0 = clean).
         seed: same seed and config, same rows.
+        draw: which draw of the seed the rows are (0: the seed's own). Another value draws other
+            rows of the same customers: their activity, heaviness and favorites come from `seed`
+            alone and stay. `carousel.batch.generate_next_day` passes the day's ordinal, so each
+            landed day gets rows of its own, and the same day from the same seed the same rows.
         mix_clicks, mix_add_to_carts, mix_orders: relative volumes of the three action sources
             (three numbers rather than one tuple, so the config survives a JSON round trip).
         zipf_exponent: s of the item popularity law, P(item k) roughly proportional to k ** -s
@@ -132,6 +136,7 @@ class SyntheticConfig:
     late_event_rate: float = 0.01
     dirty_rate: float = 0.001
     seed: int = 7
+    draw: int = 0
     mix_clicks: float = ACTION_MIX["clicks"]
     mix_add_to_carts: float = ACTION_MIX["add_to_carts"]
     mix_orders: float = ACTION_MIX["orders"]
@@ -177,6 +182,8 @@ class SyntheticConfig:
             raise ValueError(f"zipf_exponent must be > 0, got {self.zipf_exponent}")
         if self.login_activity_exponent < 0:
             raise ValueError(f"login_activity_exponent must be >= 0, got {self.login_activity_exponent}")
+        if not 0 <= self.draw <= 2**31 - 1:
+            raise ValueError(f"draw must be in 0..2**31-1, got {self.draw}")
         if self.heavy_actions_per_year < 0:
             raise ValueError(f"heavy_actions_per_year must be >= 0, got {self.heavy_actions_per_year}")
         if self.heavy_customer_share > 0 and self.actions_per_customer_year <= 0:

@@ -75,6 +75,13 @@ def _uniform(*parts: Column | int) -> Column:
     return F.shiftrightunsigned(hashed, 11).cast("double") / float(1 << 53)
 
 
+def _draw(config: SyntheticConfig, *parts: Column | int) -> Column:
+    """A uniform draw of the rows (not of the customers' traits): of the seed and, unless 0, of `config.draw`."""
+    if config.draw == 0:  # the seed's own draw: the rows a config without `draw` always had
+        return _uniform(config.seed, *parts)
+    return _uniform(config.seed, config.draw, *parts)
+
+
 def _standard_normal(u1: Column, u2: Column) -> Column:
     """A N(0, 1) draw from two independent uniforms (Box-Muller)."""
     # 1 - u1 lies in (0, 1], so the log is finite.
@@ -165,7 +172,7 @@ def _activity_weight(config: SyntheticConfig, customer: Column) -> Column:
 def _dirty_kind(config: SyntheticConfig, source: str, *keys: Column) -> Column:
     """Index into DIRTY_KINDS[source], spread evenly over the kinds."""
     kinds = len(DIRTY_KINDS[source])
-    return F.floor(_uniform(config.seed, _S_DIRTY_KIND, _SOURCE_CODE[source], *keys) * kinds).cast("int")
+    return F.floor(_draw(config, _S_DIRTY_KIND, _SOURCE_CODE[source], *keys) * kinds).cast("int")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +187,7 @@ def _action_keys(spark: SparkSession, config: SyntheticConfig, source: str) -> D
     customer = F.col("customer_id")
     per_customer = config.typical_actions(source)
     weight = _activity_weight(config, customer)
-    count = _stochastic_round(F.lit(per_customer) * weight, _uniform(config.seed, _S_COUNT, code, customer))
+    count = _stochastic_round(F.lit(per_customer) * weight, _draw(config, _S_COUNT, code, customer))
     counted = customers.select(customer, count.alias("n"))
     clean = counted.select(customer, F.explode(_one_to(F.col("n"))).alias("k"), F.lit(_CLEAN).alias("dirty_kind"))
     if config.dirty_rate == 0:
@@ -188,10 +195,10 @@ def _action_keys(spark: SparkSession, config: SyntheticConfig, source: str) -> D
     # A separate small explode per customer picks the rows to corrupt, so the big clean branch
     # pays nothing for dirtiness and stays identical whatever dirty_rate is.
     dirty_count = _stochastic_round(
-        F.col("n") * F.lit(config.dirty_rate), _uniform(config.seed, _S_DIRTY_COUNT, code, customer)
+        F.col("n") * F.lit(config.dirty_rate), _draw(config, _S_DIRTY_COUNT, code, customer)
     )
     j = F.col("j")
-    picked = F.floor(_uniform(config.seed, _S_DIRTY_PICK, code, customer, j) * F.col("n")).cast("int") + 1
+    picked = F.floor(_draw(config, _S_DIRTY_PICK, code, customer, j) * F.col("n")).cast("int") + 1
     dirty = (
         counted.select(customer, "n", F.explode(_one_to(dirty_count)).alias("j"))
         .select(customer, picked.alias("k"), _dirty_kind(config, source, customer, j).alias("dirty_kind"))
@@ -207,7 +214,7 @@ def _action_draws(config: SyntheticConfig, source: str) -> list[Column]:
     code, customer, k = _SOURCE_CODE[source], F.col("customer_id"), F.col("k")
 
     def draw(stream: int) -> Column:
-        return _uniform(config.seed, stream, code, customer, k)
+        return _draw(config, stream, code, customer, k)
 
     late = draw(_S_LATE) < F.lit(config.late_event_rate)
     # A late event is one that happened just before midnight and landed in the next partition.
@@ -294,7 +301,7 @@ def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
     expected = config.customers * config.window_days * config.login_rate
     customers = _customers(spark, config, _partitions(expected, "impressions", config.customers))
     customer, day = F.col("customer_id"), F.col("day")
-    logged_in = _uniform(config.seed, _S_LOGIN, customer, day) < _login_probability(config, F.col("activity_z"))
+    logged_in = _draw(config, _S_LOGIN, customer, day) < _login_probability(config, F.col("activity_z"))
     clean = (
         customers.select(customer, "activity_z", F.explode(_window_day_indexes(config)).alias("day"))
         .where(logged_in)
@@ -305,7 +312,7 @@ def _impression_keys(spark: SparkSession, config: SyntheticConfig) -> DataFrame:
     code = _SOURCE_CODE["impressions"]
     # Impressions are small (customers x window days x login rate), so re-deriving them for the
     # dirty branch costs little.
-    picked = _uniform(config.seed, _S_DIRTY_PICK, code, customer, day) < F.lit(config.dirty_rate)
+    picked = _draw(config, _S_DIRTY_PICK, code, customer, day) < F.lit(config.dirty_rate)
     dirty = clean.where(picked).select(
         customer, day, _dirty_kind(config, "impressions", customer, day).alias("dirty_kind")
     )
@@ -319,18 +326,18 @@ def _window_day_indexes(config: SyntheticConfig) -> Column:
 
 def _shown_items(config: SyntheticConfig) -> Column:
     """items_per_impression distinct Zipf-popular item ids for the row's (customer_id, day)."""
-    n, items, seed = config.items_per_impression, config.items, config.seed
+    n, items = config.items_per_impression, config.items
     customer, day = F.col("customer_id"), F.col("day")
     candidates = F.transform(
         F.sequence(F.lit(0), F.lit(n * _CANDIDATES_PER_SLOT - 1)),
         lambda i: F.when(
-            _uniform(seed, _S_SHOWN_FAVORITE_PICK, customer, day, i) < F.lit(config.favorite_shown_rate),
-            _favorite_item(config, customer, _uniform(seed, _S_SHOWN_FAVORITE_SLOT, customer, day, i)),
-        ).otherwise(_zipf_item(_uniform(seed, _S_SHOWN, customer, day, i), items, config.zipf_exponent)),
+            _draw(config, _S_SHOWN_FAVORITE_PICK, customer, day, i) < F.lit(config.favorite_shown_rate),
+            _favorite_item(config, customer, _draw(config, _S_SHOWN_FAVORITE_SLOT, customer, day, i)),
+        ).otherwise(_zipf_item(_draw(config, _S_SHOWN, customer, day, i), items, config.zipf_exponent)),
     )
     # n consecutive ids (mod items) are always distinct, so the list is never short even
     # when the Zipf draws collide a lot (tiny catalogues).
-    start = F.floor(_uniform(seed, _S_FALLBACK, customer, day) * items)
+    start = F.floor(_draw(config, _S_FALLBACK, customer, day) * items)
     fallback = F.transform(
         F.sequence(F.lit(0), F.lit(n - 1)), lambda j: (F.pmod(start + j, F.lit(items)) + 1).cast("int")
     )
@@ -350,7 +357,7 @@ def _impression_columns(config: SyntheticConfig) -> list[Column]:
         lambda item, position: F.struct(
             item.alias("item_id"),
             (
-                _uniform(seed, _S_IS_ORDER, customer, day, position)
+                _draw(config, _S_IS_ORDER, customer, day, position)
                 < F.when(
                     F.array_contains(favorites, item), F.lit(min(1.0, base_rate * config.favorite_order_lift))
                 ).otherwise(F.lit(base_rate))
@@ -360,14 +367,15 @@ def _impression_columns(config: SyntheticConfig) -> list[Column]:
     # A corrupted copy is a different ranking; only clean rows and exact duplicates share an id.
     is_exact_copy = F.col("dirty_kind") == DIRTY_KINDS["impressions"].index("duplicate")
     variant = F.when(is_exact_copy, F.lit(_CLEAN)).otherwise(F.col("dirty_kind"))
-    ranking_key = F.concat_ws("|", F.lit(str(seed)), dt_text, customer.cast("string"), variant.cast("string"))
+    draw = [] if config.draw == 0 else [F.lit(str(config.draw))]  # another draw, other rankings
+    ranking_key = F.concat_ws("|", F.lit(str(seed)), *draw, dt_text, customer.cast("string"), variant.cast("string"))
     ranking_id = F.substring(F.sha2(ranking_key, 256), 1, 32)
     start_ms = (config.window_start - dt.date(1970, 1, 1)).days * _MS_PER_DAY
     # The day's impression log lands in the early hours of the next day.
     ingested_ms = (
         F.lit(start_ms + _MS_PER_DAY + 2 * _MS_PER_HOUR)
         + day.cast("long") * _MS_PER_DAY
-        + F.floor(_uniform(seed, _S_LAG, customer, day) * _MS_PER_HOUR)
+        + F.floor(_draw(config, _S_LAG, customer, day) * _MS_PER_HOUR)
     )
     return [
         dt_text.alias("dt"),

@@ -18,7 +18,8 @@ from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.pipeline.gold_step import DAILY, FULL, NOTHING, GoldTables, Window, build_gold_days
+from carousel.engine import DAILY, FULL, NOTHING, GoldTables, Window, build_gold
+from carousel.incremental import initial_state
 from carousel.quality import keep_valid
 from carousel.synthetic import SyntheticConfig, generate_raw
 
@@ -65,7 +66,12 @@ def _expected(spark, tables: GoldTables, days: list[str]):
 
 
 def _assert_gold_is_a_full_build(spark, tables: GoldTables, days: list[str]) -> None:
+    """Gold as one full build over `days`; the state as one built from all of silver as of the newest day."""
     histories, examples = _expected(spark, tables, days)
+    silver = spark.read.format("delta").load(tables.actions_silver)
+    state = spark.read.format("delta").load(tables.state)
+    expected_state = initial_state(silver, days[-1], HISTORY).select("customer_id", "actions")
+    assert _rows(state) == _rows(expected_state)
     stored_histories = spark.read.format("delta").load(tables.customer_histories_gold)
     stored_examples = spark.read.format("delta").load(tables.training_examples_gold)
     assert sorted({row.dt for row in stored_examples.select("dt").collect()}) == days
@@ -75,7 +81,7 @@ def _assert_gold_is_a_full_build(spark, tables: GoldTables, days: list[str]) -> 
 
 
 def _step(spark, tables):
-    return build_gold_days(spark, tables, WINDOW, HISTORY)
+    return build_gold(spark, tables, WINDOW, HISTORY)
 
 
 @pytest.mark.slow
@@ -143,6 +149,6 @@ def test_a_late_action_rebuilds_the_days_after_it_and_new_impressions_their_day(
 @pytest.mark.slow
 def test_a_backfill_builds_every_day_of_its_range(spark, landed):
     tables, _ = landed
-    report = build_gold_days(spark, tables, Window(days=1, start="2025-06-28", end="2025-06-30"), HISTORY)
+    report = build_gold(spark, tables, Window(days=1, start="2025-06-28", end="2025-06-30"), HISTORY)
     assert (report.path, report.days_built) == (FULL, ["2025-06-28", "2025-06-29", "2025-06-30"])
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-28", "2025-06-29", "2025-06-30"])

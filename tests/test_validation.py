@@ -11,6 +11,7 @@ from carousel.actions import unify_actions
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
+from carousel.storage import qualified_name
 from carousel.pipeline.validation import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
@@ -23,7 +24,6 @@ from carousel.pipeline.validation import (
     gold_violations,
     leakage_violations,
     main,
-    qualified_name,
     schema_problems,
     training_examples_violations,
     validate_gold,

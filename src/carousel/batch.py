@@ -23,22 +23,20 @@ from pyspark.sql import functions as F
 
 from carousel import contract
 from carousel.actions import unify_actions
-from carousel.config import HistoryConfig, parse_day
+from carousel.config import DEFAULT_WINDOW_DAYS, HistoryConfig, parse_day
+from carousel.engine import GoldTables, Window, build_gold
 from carousel.errors import CarouselError
-from carousel.examples import explode_impressions, impressions_in_window
-from carousel.gold import pack_training_examples
-from carousel.history import build_histories, customer_days
-from carousel.pipeline.run_metrics import SourceCounts, check_reconciled, recorded_run
+from carousel.pipeline.run_metrics import RunRecord, SourceCounts, check_reconciled, recorded_run
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.schemas import conformed_columns
 from carousel.storage import (
+    CHANGE_FEED,
     RAW_SOURCES,
     delta_row_count,
-    read_partition,
     read_source,
-    replace_days,
-    replace_partition,
+    read_table,
     write_delta,
+    write_table,
 )
 
 if TYPE_CHECKING:
@@ -130,10 +128,10 @@ def newest_impression_day(spark: SparkSession, impressions: str) -> str | None:
 def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[str, int]]:
     """Append one more day of synthetic raw data to the Delta tables under `out`: the day after the newest impressions.
 
-    Each day is a draw of its own (`SyntheticConfig.draw` is the day's ordinal): two days differ,
-    and the same day from the same seed gives the same rows.
     The day is generated as a one-day period of `config` (its customers, rates and seed), so a
     dirty rate gives that day its dirty rows, and its late events land in the following partition.
+    Each day is a draw of its own (`SyntheticConfig.draw` is the day's ordinal): two days differ,
+    and the same day from the same seed gives the same rows.
 
     Returns:
         The new day ('yyyy-MM-dd') and the rows appended per source.
@@ -161,35 +159,51 @@ def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[
     return day, appended
 
 
-def write_gold(
-    spark: SparkSession,
-    out: str,
-    histories: DataFrame,
-    impressions: DataFrame,
-    from_dt: str | None,
-    to_dt: str | None,
-    seconds: dict[str, float] | None = None,
-) -> dict[str, int]:
-    """Replace the days [from_dt, to_dt] of both gold tables under `out`; return the rows they now hold there.
+RAW_DAY_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
+"""The day column of each raw source: what `carousel advance` selects a day's rows by."""
 
-    `customer_histories_gold` is written first and read back, so the packed
-    `training_examples_gold` joins the stored histories with the shown items, as the pipeline does.
+
+def _ingest(
+    spark: SparkSession,
+    raw: dict[str, DataFrame],
+    out: str,
+    record: RunRecord,
+    days: dict[str, str] | None = None,
+) -> None:
+    """Quarantine the bad rows of `raw`; write the good ones as `impressions_bronze` and `actions_silver` under `out`.
+
+    What the declarative pipeline does in streaming, done in batch: the gold engine then reads the
+    same two tables. Without `days` every table is replaced; with `days` (source -> 'yyyy-MM-dd'),
+    only the rows of that day of each source are replaced, so a rerun of the day gives the same tables.
+    Rows read must equal rows kept + rows quarantined before anything else is written.
+
+    Raises:
+        carousel.pipeline.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
     """
-    written = {}
-    histories_path = os.path.join(out, contract.CUSTOMER_HISTORIES_GOLD.name)
-    examples_path = os.path.join(out, contract.TRAINING_EXAMPLES_GOLD.name)
-    with stage(contract.CUSTOMER_HISTORIES_GOLD.name, seconds) as facts:
-        replace_days(histories, histories_path, from_dt, to_dt)
-        written[contract.CUSTOMER_HISTORIES_GOLD.name] = facts["rows"] = _rows_in_window(
-            spark, histories_path, from_dt, to_dt
-        )
-    with stage(contract.TRAINING_EXAMPLES_GOLD.name, seconds) as facts:
-        stored = impressions_in_window(spark.read.format("delta").load(histories_path), from_dt, to_dt)
-        replace_days(pack_training_examples(explode_impressions(impressions), stored), examples_path, from_dt, to_dt)
-        written[contract.TRAINING_EXAMPLES_GOLD.name] = facts["rows"] = _rows_in_window(
-            spark, examples_path, from_dt, to_dt
-        )
-    return written
+
+    def day_only(source: str) -> str | None:
+        return f"{RAW_DAY_COLUMN[source]} = '{days[source]}'" if days else None
+
+    for name in RAW_SOURCES:
+        with stage(contract.quarantine(name), record.seconds) as facts:
+            path = os.path.join(out, contract.quarantine(name))
+            write_table(quarantine_rows(raw[name], name, run_id=record.run_id), path, replace_where=day_only(name))
+            stored = read_table(spark, path)
+            stored = stored.where(day_only(name)) if days else stored
+            counts = SourceCounts(name, raw[name].count(), keep_valid(raw[name], name).count(), stored.count())
+            record.counts.append(counts)
+            record.rows_written[contract.quarantine(name)] = counts.rows_quarantined
+            facts.update(read=counts.rows_read, kept=counts.rows_kept, quarantined=counts.rows_quarantined)
+    check_reconciled(record.counts)
+    bronze = keep_valid(raw["impressions"], "impressions")
+    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
+    action_days = f"action_day = '{days['clicks']}'" if days else None
+    for frame, table, condition in (
+        (bronze, contract.bronze("impressions"), day_only("impressions")),
+        (actions, contract.ACTIONS_SILVER.name, action_days),
+    ):
+        with stage(table, record.seconds):
+            write_table(frame, os.path.join(out, table), replace_where=condition, properties=CHANGE_FEED)
 
 
 def build(
@@ -204,17 +218,19 @@ def build(
     """Build the training data as Delta tables under `out`, and record the run in `out`/run_metrics.
 
     Per raw source, the rows that break a rule go to `<source>_quarantine` (replaced, stamped with
-    the run id), and rows read must equal rows kept + rows quarantined before any gold table is
-    touched. Then `customer_histories_gold` and `training_examples_gold` (the pipeline's layout,
-    partitioned by dt) get the window's dt partitions replaced in one atomic commit each: days
-    outside the window stay, a rerun gives the same rows, and a run killed halfway leaves the
-    previous version readable.
+    the run id), and rows read must equal rows kept + rows quarantined before any other table is
+    touched. The good rows become `impressions_bronze` and `actions_silver`, the tables the
+    declarative pipeline writes, and the gold engine builds every impression day of [from_dt,
+    to_dt] from them (a backfill, `carousel.engine.build_gold`): the gold tables' days replaced in
+    one atomic commit each, the item vocabulary and the per-customer state, as the pipeline's gold
+    task keeps them. Days outside the range stay, a rerun gives the same rows, and a run killed
+    halfway leaves the previous version readable.
 
     Args:
         sources: raw source per name of `RAW_SOURCES`: a table name or a path.
         out: directory of the output tables.
         config: history length and lookback days.
-        from_dt, to_dt: optional inclusive bounds on the impressions' dt ('yyyy-MM-dd').
+        from_dt, to_dt: optional inclusive bounds on the impressions' dt ('yyyy-MM-dd'; default: every day).
         run_id: the run's id (default: a new one).
 
     Returns:
@@ -231,73 +247,50 @@ def build(
         raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
         for name in RAW_SOURCES:
             conformed_columns(raw[name], name)  # a broken contract fails here, before anything is written
-        for name in RAW_SOURCES:
-            with stage(contract.quarantine(name), record.seconds) as facts:
-                path = os.path.join(out, contract.quarantine(name))
-                write_delta(quarantine_rows(raw[name], name, run_id=record.run_id), path, partition_by=None)
-                counts = SourceCounts(
-                    name, raw[name].count(), keep_valid(raw[name], name).count(), delta_row_count(spark, path)
-                )
-                record.counts.append(counts)
-                record.rows_written[contract.quarantine(name)] = counts.rows_quarantined
-                facts.update(read=counts.rows_read, kept=counts.rows_kept, quarantined=counts.rows_quarantined)
-        check_reconciled(record.counts)
-        impressions = impressions_in_window(raw["impressions"], from_dt, to_dt)
-        actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-        histories = build_histories(actions, customer_days(impressions), config)
-        record.rows_written.update(write_gold(spark, out, histories, impressions, from_dt, to_dt, record.seconds))
+        _ingest(spark, raw, out, record)
+        tables = GoldTables.under(out)
+        bounds = read_table(spark, tables.impressions_bronze).agg(F.min("dt"), F.max("dt")).first()
+        if bounds[0] is None:
+            log.info("no valid impressions: no gold day to build")
+            return dict(record.rows_written)
+        report = build_gold(spark, tables, Window(start=from_dt or bounds[0], end=to_dt or bounds[1]), config)
+        record.seconds.update(report.seconds)
+        record.rows_written.update(report.rows_written)
     return dict(record.rows_written)
-
-
-def _rows_in_window(spark: SparkSession, path: str, from_dt: str | None, to_dt: str | None) -> int:
-    return impressions_in_window(spark.read.format("delta").load(path), from_dt, to_dt).count()
 
 
 def advance(
     spark: SparkSession,
     sources: dict[str, str],
-    state_path: str,
     out: str,
     day: str,
     config: HistoryConfig,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    run_id: str | None = None,
 ) -> dict[str, int]:
-    """Add day `day`'s actions to the stored state and write the histories of the day after.
+    """Take in day `day`'s raw actions and the next day's impressions, then let the gold engine advance under `out`.
 
-    Reads the state as of `day` from the Delta table at `state_path` (partitioned by `as_of`),
-    building it from the whole history when that partition is missing (the first run), and only
-    `day`'s partitions of the action sources. Writes the state as of `day` + 1, and the
-    `customer_histories_gold` and `training_examples_gold` of `day` + 1 under `out` (the
-    pipeline's layout), each by replacing its partition, so a rerun gives the same tables.
+    The raw rows of those days replace the same days of the quarantine, `impressions_bronze` and
+    `actions_silver` under `out` (as `build` writes them), and the gold engine then runs its rolling
+    update over a window of `window_days` ending the day after `day`: from yesterday's state it
+    writes that day's gold, as the pipeline's gold task does each day.
 
     Returns:
-        Rows written per table (the state counts customers).
+        Rows written per table.
     """
-    from carousel.incremental import advance_state, histories_from_state, initial_state
-
     next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
-    raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
-    has_state = os.path.isdir(os.path.join(state_path, "_delta_log"))
-    state = read_partition(spark, state_path, "as_of", day) if has_state else None
-    if state is None or state.isEmpty():
-        with stage(f"state as of {day} from the whole history") as facts:
-            actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-            replace_partition(initial_state(actions, day, config), state_path, "as_of", day)
-            state = read_partition(spark, state_path, "as_of", day)
-            facts["customers"] = state.count()
-    day_actions = unify_actions(
-        raw["clicks"].where(F.col("dt") == day),
-        raw["add_to_carts"].where(F.col("dt") == day),
-        raw["orders"].where(F.col("order_date") == F.lit(day).cast("date")),
-    )
-    written = {}
-    with stage(f"state as of {next_day}") as facts:
-        replace_partition(advance_state(state, day_actions, day, config), state_path, "as_of", next_day)
-        advanced = read_partition(spark, state_path, "as_of", next_day)
-        written["state"] = facts["customers"] = advanced.count()
-    impressions = impressions_in_window(raw["impressions"], next_day, next_day)
-    histories = histories_from_state(advanced, customer_days(impressions), config)
-    written.update(write_gold(spark, out, histories, impressions, next_day, next_day))
-    return written
+    with recorded_run(spark, os.path.join(out, contract.RUN_METRICS), "advance", run_id) as record:
+        raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
+        days = {name: day for name in RAW_SOURCES} | {"impressions": next_day}
+        one_day = {
+            name: frame.where(F.col(RAW_DAY_COLUMN[name]).cast("string") == days[name]) for name, frame in raw.items()
+        }
+        _ingest(spark, one_day, out, record, days)
+        report = build_gold(spark, GoldTables.under(out), Window(days=window_days, end=next_day), config)
+        log.info("gold: %s: built %s", report.path, ", ".join(report.days_built) or "no day")
+        record.seconds.update(report.seconds)
+        record.rows_written.update(report.rows_written)
+    return dict(record.rows_written)
 
 
 def run_local_pipeline(

@@ -1,4 +1,4 @@
-"""`carousel generate | build | run | advance | pipeline | train`: parse arguments, dispatch to `carousel.batch`."""
+"""`carousel generate | build | run | advance | pipeline | train | rerank-vocabulary`: parse arguments, dispatch."""
 
 from __future__ import annotations
 
@@ -13,8 +13,15 @@ from dataclasses import fields
 from pyspark.sql import SparkSession
 
 from carousel.baseline.run import add_train_options
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, check_window
+from carousel.config import (
+    DEFAULT_HISTORY_LENGTH,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_WINDOW_DAYS,
+    HistoryConfig,
+    check_window,
+)
 from carousel.console import add_verbose_option, configure_logging, day, knob, number, run_command, whole_number
+from carousel.contract import ITEM_VOCABULARY_GOLD as VOCABULARY_TABLE
 from carousel.storage import RAW_SOURCES, check_source_exists
 
 log = logging.getLogger("carousel")
@@ -36,6 +43,7 @@ def _spark(args: argparse.Namespace) -> SparkSession:
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
         log_file=_spark_log(args),
+        kafka=getattr(args, "kafka", False),  # only `pipeline --kafka` produces to a topic from this session
     )
 
 
@@ -43,7 +51,6 @@ def _synthetic_config(args: argparse.Namespace):
     from carousel.synthetic import SyntheticConfig
 
     names = {field.name for field in fields(SyntheticConfig)}
-        kafka=getattr(args, "kafka", False),  # only `pipeline --kafka` produces to a topic from this session
     return SyntheticConfig(**{name: value for name, value in vars(args).items() if name in names and value is not None})
 
 
@@ -122,7 +129,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
 
     advance_cmd = commands.add_parser(
         "advance",
-        help="incremental daily mode: add --day's actions to the stored state, write the histories of the day after",
+        help="daily mode: take in --day's actions and the next day's impressions, then build that next day from "
+        "the state under --out (what `carousel build` wrote there)",
     )
     advance_cmd.add_argument(
         "--day", required=True, type=day("day"), help="the day whose actions are added, yyyy-MM-dd"
@@ -130,10 +138,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     advance_cmd.add_argument(
         "--input", default="data/raw", help="directory holding the four raw sources (default data/raw)"
     )
-    advance_cmd.add_argument(
-        "--state", default="data/state", help="the state's Delta table, partitioned by as_of (default data/state)"
-    )
     advance_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
+    advance_cmd.add_argument(
+        "--window-days",
+        type=knob("window_days"),
+        help="impression days gold keeps, ending the day after --day (default 14)",
+    )
     _add_build_options(advance_cmd)
     _add_spark_options(advance_cmd)
 
@@ -169,6 +179,19 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     )
     add_train_options(train_cmd)
     _add_spark_options(train_cmd)
+
+    rerank_cmd = commands.add_parser(
+        "rerank-vocabulary",
+        help="give every item its embedding index again by frequency, as the vocabulary's next version "
+        "(the only operation that moves known items' indices)",
+    )
+    rerank_cmd.add_argument(
+        "--tables",
+        default="data/pipeline/warehouse",
+        help="the folder of the gold tables: a pipeline's warehouse or `carousel build`'s --out "
+        "(default data/pipeline/warehouse)",
+    )
+    _add_spark_options(rerank_cmd)
 
     run_cmd = commands.add_parser("run", help="generate raw data (unless --input has it) and build, in one go")
     run_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
@@ -244,9 +267,15 @@ def _run(args: argparse.Namespace) -> int:
         for table, rows in written.items():
             log.info("wrote %s: %s rows -> %s", table, f"{rows:,}", os.path.join(args.out, table))
     if args.command == "advance":
-        written = batch.advance(spark, _sources(args), args.state, args.out, args.day, _history(args))
+        window_days = args.window_days or DEFAULT_WINDOW_DAYS
+        written = batch.advance(spark, _sources(args), args.out, args.day, _history(args), window_days)
         for table, rows in written.items():
             log.info("wrote %s: %s rows", table, f"{rows:,}")
+    if args.command == "rerank-vocabulary":
+        from carousel.engine import GoldTables, rerank_vocabulary
+
+        version = rerank_vocabulary(spark, GoldTables.under(args.tables))
+        print(f"item vocabulary re-ranked as version {version}: {os.path.join(args.tables, VOCABULARY_TABLE.name)}")
     if args.command == "pipeline":
         _pipeline(spark, args)
     if args.command == "train":
@@ -259,7 +288,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
     from carousel.batch import run_local_pipeline
-    from carousel.pipeline.settings import DEFAULT_WINDOW_DAYS, PipelineSettings
+    from carousel.pipeline.settings import PipelineSettings
 
     settings = PipelineSettings(
         sources=_sources(args),

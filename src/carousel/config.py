@@ -15,6 +15,8 @@ from carousel.errors import CarouselError, KnobRangeError
 
 DEFAULT_HISTORY_LENGTH = 1000
 DEFAULT_LOOKBACK_DAYS = 365
+DEFAULT_WINDOW_DAYS = 14
+"""Impression days the gold tables cover by default: the 14 days training reads."""
 
 DAYS_IN_DATE_RANGE = (dt.date.max - dt.date.min).days + 1
 """Days from 0001-01-01 to 9999-12-31, inclusive: Spark's (and Python's) whole date range."""

@@ -21,7 +21,9 @@ ACTION_TYPE_NAMES = {PADDING: "padding", CLICK: "click", ADD_TO_CART: "add-to-ca
 PADDING_INDEX = 0
 UNKNOWN_INDEX = 1
 FIRST_ITEM_INDEX = 2
-"""Embedding indices of `item_vocabulary_gold`: 0 padding, 1 an item the vocabulary does not know, then known items."""
+FIRST_VOCABULARY_VERSION = 1
+"""Embedding indices of `item_vocabulary_gold`: 0 padding, 1 an item the vocabulary does not know, then known items;
+and the version the vocabulary starts at (a re-rank makes the next one)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ TRAINING_EXAMPLES_GOLD = TableSpec(
 )
 ITEM_VOCABULARY_GOLD = TableSpec(
     "item_vocabulary_gold",
-    "One row per item id seen in actions or the window's impressions: item_index 2.. by frequency.",
+    "One row per item id ever seen in actions or shown items: its embedding index, which never changes once given.",
     (
         ColumnSpec(
             "item_id", "int", "An item id (item_id of clicks and shown items, config_id of add-to-carts and orders)."
@@ -134,11 +136,20 @@ ITEM_VOCABULARY_GOLD = TableSpec(
             "item_index",
             "int",
             f"Its embedding index: {PADDING_INDEX} is padding and {UNKNOWN_INDEX} unknown items (never in the table); "
-            f"known items get {FIRST_ITEM_INDEX}, {FIRST_ITEM_INDEX + 1}, ... by descending occurrences, "
-            "ties by ascending item id.",
+            f"items get {FIRST_ITEM_INDEX}, {FIRST_ITEM_INDEX + 1}, ... in the order they first appear, "
+            "the items new in one update by descending count in it, ties by ascending item id. "
+            "It never changes within a version.",
         ),
         ColumnSpec(
-            "occurrences", "bigint", "How often the item occurs in actions_silver and among the window's shown items."
+            "occurrences",
+            "bigint",
+            "How often the item occurs in actions_silver and among the shown items of impressions_bronze so far.",
+        ),
+        ColumnSpec(
+            "vocabulary_version",
+            "int",
+            f"The vocabulary's version, the same on every row: {FIRST_VOCABULARY_VERSION} at first, one more at each "
+            "explicit re-rank (`carousel rerank-vocabulary`), which alone gives known items new indices.",
         ),
     ),
 )
@@ -183,10 +194,34 @@ DESCRIBED_TABLES = {table.name: table for table in GOLD_TABLES}
 
 SOURCE_RECONCILIATION = "source_reconciliation"
 RUN_METRICS = "run_metrics"
-CUSTOMER_ACTION_STATE = "customer_action_state"
-"""The gold step's per-customer state (`carousel.incremental.STATE_SCHEMA`): what tomorrow's day starts from."""
-GOLD_PROGRESS = "gold_progress"
-"""One row per gold step: the input versions it read, so the next one reads only what is newer."""
+CUSTOMER_ACTION_STATE = TableSpec(
+    "customer_action_state",
+    "One row per customer with actions in the lookback: what the gold engine's next day starts from.",
+    (
+        ColumnSpec("customer_id", "int", "The customer (a positive id)."),
+        ColumnSpec(
+            "actions",
+            "array<struct<occurred_at:timestamp,action_type:tinyint,item_id:int,action_day:date>>",
+            "Its actions of days [as_of - lookback_days, as_of) that a history of as_of or later can still show, "
+            "newest first; as_of is the day of the newest gold_progress row.",
+        ),
+    ),
+)
+GOLD_PROGRESS = TableSpec(
+    "gold_progress",
+    "One row per finished gold step: what it read and wrote, so the next step reads only what is newer.",
+    (
+        ColumnSpec("finished_at", "timestamp", "When the step finished."),
+        ColumnSpec("actions_version", "bigint", "The version of actions_silver the step read up to."),
+        ColumnSpec("impressions_version", "bigint", "The version of impressions_bronze the step read up to."),
+        ColumnSpec("state_as_of", "date", "The day customer_action_state serves: it holds the actions before it."),
+        ColumnSpec("state_version", "bigint", "The version of customer_action_state the step left."),
+        ColumnSpec("vocabulary_version", "bigint", "The Delta version of item_vocabulary_gold the step left."),
+        ColumnSpec("newest_day", "string", "The newest impression day seen so far."),
+        ColumnSpec("window_start", "string", "The first day of the window the step covered."),
+        ColumnSpec("days_built", "array<string>", "The impression days the step built (what the checks look at)."),
+    ),
+)
 
 
 def bronze(source: str) -> str:

@@ -45,33 +45,41 @@ STATE_COLUMNS = tuple(STATE_SCHEMA.fieldNames())
 
 def _pruned(column: str, history_length: int) -> Column:
     """The first N actions of `column`, and any later one whose day is after the earliest day among those N."""
-    earliest_of_first = F.array_min(F.transform(F.slice(column, 1, history_length), lambda a: a["action_day"]))
+    return _pruned_expression(F.col(column), history_length)
+
+
+def _pruned_expression(actions: Column, history_length: int) -> Column:
+    earliest_of_first = F.array_min(F.transform(F.slice(actions, 1, history_length), lambda a: a["action_day"]))
     # The bound rides along with each element: a row expression used inside a lambda is evaluated
     # again for every element (Spark's CollapseProject inlines it there), which made this quadratic.
-    paired = F.arrays_zip(
-        F.col(column).alias("action"), F.array_repeat(earliest_of_first, F.size(column)).alias("bound")
-    )
+    paired = F.arrays_zip(actions.alias("action"), F.array_repeat(earliest_of_first, F.size(actions)).alias("bound"))
     kept = F.filter(
         paired, lambda pair, index: (index < history_length) | (pair["action"]["action_day"] > pair["bound"])
     )
     # Most customers have no more than N actions: nothing to prune, and no pass over the array.
-    return F.when(F.size(column) <= history_length, F.col(column)).otherwise(
-        F.transform(kept, lambda pair: pair["action"])
+    return F.when(F.size(actions) <= history_length, actions).otherwise(F.transform(kept, lambda pair: pair["action"]))
+
+
+def _kept(
+    customers: DataFrame, newest_first: Column, as_of: dt.date, config: HistoryConfig, *carried: str
+) -> DataFrame:
+    """`customer_id`, the `carried` columns and `actions`: `newest_first` expired before as_of - L, then pruned.
+
+    `actions` is empty for a customer whose actions all left the lookback.
+    """
+    earliest = as_of - dt.timedelta(days=config.lookback_days)
+    in_lookback = F.filter(newest_first, lambda a: a["action_day"] >= F.lit(earliest))
+    # Two projections: the pruning reads its input several times, which must not recompute the filter each time.
+    return customers.select("customer_id", *carried, in_lookback.alias("in_lookback")).select(
+        "customer_id", *carried, _pruned("in_lookback", config.history_length).alias("actions")
     )
 
 
 def _state(customers: DataFrame, newest_first: Column, as_of: dt.date, config: HistoryConfig) -> DataFrame:
     """Expire the actions before as_of - L, prune, and drop the customers left without actions."""
-    earliest = as_of - dt.timedelta(days=config.lookback_days)
-    in_lookback = F.filter(newest_first, lambda a: a["action_day"] >= F.lit(earliest))
-    return (
-        customers.select("customer_id", in_lookback.alias("in_lookback"))
-        # Pruning keeps the first N, so it empties no array that was not empty already.
-        .where(F.size("in_lookback") > 0)
-        .select(
-            "customer_id", F.lit(as_of).alias("as_of"), _pruned("in_lookback", config.history_length).alias("actions")
-        )
-    )
+    # Pruning keeps the first N, so it empties no array that was not empty already.
+    kept = _kept(customers, newest_first, as_of, config).where(F.size("actions") > 0)
+    return kept.select("customer_id", F.lit(as_of).alias("as_of"), "actions")
 
 
 def initial_state(actions: DataFrame, as_of: str, config: HistoryConfig = HistoryConfig()) -> DataFrame:
@@ -106,20 +114,10 @@ def _checked_as_of(state: DataFrame, day: dt.date, caller: str) -> Column:
     return F.when(~F.col("as_of").eqNullSafe(F.lit(day)), F.raise_error(message)).otherwise(F.col("actions"))
 
 
-def advance_state(state: DataFrame, actions: DataFrame, day: str, config: HistoryConfig = HistoryConfig()) -> DataFrame:
-    """Return one row per customer with kept actions after `day`: the state as of `day` + 1.
+def _advanced(state: DataFrame, actions: DataFrame, day: str, config: HistoryConfig) -> DataFrame:
+    """Per customer of the state or of the day's actions: `previous` (null for a new one), `added`, and `advanced`.
 
-    Args:
-        state: the state as of `day` (`initial_state` or a previous `advance_state`); a row with
-            another `as_of` fails the query when it runs.
-        actions: unified actions; only those whose `action_day` is `day` are used, so all actions
-            or only the day's partitions will do.
-        day: the day whose actions are added ('yyyy-MM-dd').
-        config: history length N and lookback days L, the same as the state was built with.
-
-    Returns:
-        `STATE_COLUMNS` as of `day` + 1: new customers appear, customers whose actions all left the
-        lookback disappear.
+    `advanced` holds the customer's kept actions as of day + 1, empty where all of them left the lookback.
     """
     current = parse_day(day)
     previous = state.select("customer_id", _checked_as_of(state, current, "advance_state").alias("previous"))
@@ -141,7 +139,54 @@ def advance_state(state: DataFrame, actions: DataFrame, day: str, config: Histor
         .when(F.element_at("added", -1) > F.element_at("previous", 1), F.concat("added", "previous"))
         .otherwise(F.sort_array(F.concat("previous", "added"), asc=False))
     )
-    return _state(known.unionByName(new), merged, current + dt.timedelta(days=1), config)
+    # `merged` is its own projection too: the expiry and the pruning read it several times.
+    customers = known.unionByName(new).select("customer_id", "previous", "added", merged.alias("merged"))
+    as_of = current + dt.timedelta(days=1)
+    return _kept(customers, F.col("merged"), as_of, config, "previous", "added").withColumnRenamed(
+        "actions", "advanced"
+    )
+
+
+def advance_state(state: DataFrame, actions: DataFrame, day: str, config: HistoryConfig = HistoryConfig()) -> DataFrame:
+    """Return one row per customer with kept actions after `day`: the state as of `day` + 1.
+
+    Args:
+        state: the state as of `day` (`initial_state` or a previous `advance_state`); a row with
+            another `as_of` fails the query when it runs.
+        actions: unified actions; only those whose `action_day` is `day` are used, so all actions
+            or only the day's partitions will do.
+        day: the day whose actions are added ('yyyy-MM-dd').
+        config: history length N and lookback days L, the same as the state was built with.
+
+    Returns:
+        `STATE_COLUMNS` as of `day` + 1: new customers appear, customers whose actions all left the
+        lookback disappear.
+    """
+    as_of = parse_day(day) + dt.timedelta(days=1)
+    return (
+        _advanced(state, actions, day, config)
+        .where(F.size("advanced") > 0)
+        .select("customer_id", F.lit(as_of).alias("as_of"), F.col("advanced").alias("actions"))
+    )
+
+
+def state_changes(state: DataFrame, actions: DataFrame, day: str, config: HistoryConfig = HistoryConfig()) -> DataFrame:
+    """Return one row per customer whose state changes when `day`'s actions are added: what a MERGE must write.
+
+    Args: as `advance_state`.
+
+    Returns:
+        `customer_id` and `actions`: the customer's actions as of `day` + 1, or null where all of
+        them left the lookback (its row goes). A customer with no action that day and none leaving
+        the lookback keeps its row as it is, so it is not here: pruning and expiry only ever drop
+        actions, so an unchanged size means an unchanged array.
+    """
+    changed = F.col("added").isNotNull() | (F.size("advanced") != F.size("previous"))
+    return (
+        _advanced(state, actions, day, config)
+        .where(changed)
+        .select("customer_id", F.when(F.size("advanced") > 0, F.col("advanced")).alias("actions"))
+    )
 
 
 def histories_from_state(state: DataFrame, days: DataFrame, config: HistoryConfig = HistoryConfig()) -> DataFrame:

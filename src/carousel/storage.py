@@ -1,8 +1,15 @@
-"""Reading raw sources (a table name or a path) and writing outputs as Delta tables."""
+"""Table I/O: read, write, merge and version a Delta table given as a path or a catalog name.
+
+Every module that touches a stored table goes through here: the raw sources (`read_source`), the
+gold engine's inputs and outputs (`read_table`, `write_table`, `merge_table`, `table_version`,
+`inserted_since`), the local runner's published versions.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -12,7 +19,14 @@ from carousel.errors import CarouselError
 from carousel.locations import is_path
 from carousel.schemas import RAW_SCHEMAS
 
+log = logging.getLogger("carousel")
+
 RAW_SOURCES = tuple(RAW_SCHEMAS)
+
+CHANGE_FEED = {"delta.enableChangeDataFeed": "true"}
+"""The table property the gold engine's inputs are created with: it reads only their rows new since its last step."""
+DELETION_VECTORS = {"delta.enableDeletionVectors": "true"}
+"""The property of tables the engine merges into: a MERGE then marks replaced rows instead of rewriting their files."""
 
 _NOT_FOUND_CONDITIONS = frozenset({"PATH_NOT_FOUND", "TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND"})
 """Spark's error conditions for a path, a table or its schema that does not exist."""
@@ -99,40 +113,119 @@ def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> No
     writer.save(path)
 
 
-def replace_partition(df: DataFrame, path: str, column: str, value: str) -> None:
-    """Replace the rows of `column` = `value` in the Delta table at `path` (created when absent) with `df`.
-
-    Rerunning with the same `df` leaves the same table: what the daily incremental mode relies on.
-    """
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"{column} = '{value}'")
-        .partitionBy(column)
-        .save(path)
-    )
-
-
-def replace_days(df: DataFrame, path: str, first: str | None, last: str | None, column: str = "dt") -> None:
-    """Replace the rows whose `column` lies in [`first`, `last`] of the Delta table at `path` with `df`, atomically.
-
-    A None bound is open; with neither, the whole table is replaced. Days outside the range stay
-    as they are, so building one window never touches another, and rerunning a window replaces
-    its days instead of appending them twice. Delta refuses a `df` row outside the range.
-    """
-    bounds = [f"{column} >= '{first}'" if first else None, f"{column} <= '{last}'" if last else None]
-    condition = " AND ".join(bound for bound in bounds if bound)
-    writer = df.write.format("delta").mode("overwrite").partitionBy(column)
-    writer = writer.option("replaceWhere", condition) if condition else writer.option("overwriteSchema", "true")
-    writer.save(path)
-
-
-def read_partition(spark: SparkSession, path: str, column: str, value: str) -> DataFrame:
-    """The rows of `column` = `value` of the Delta table at `path` (a date column compares as 'yyyy-MM-dd')."""
-    # A filter on partition columns alone still prunes partitions, cast or not.
-    return spark.read.format("delta").load(path).where(F.col(column).cast("string") == value)
-
-
 def delta_row_count(spark: SparkSession, path: str) -> int:
     """Rows in the Delta table at `path` (answered from Delta's file statistics where it can)."""
     return spark.read.format("delta").load(path).count()
+
+
+def qualified_name(catalog: str | None, schema: str | None, table: str) -> str:
+    """Return `catalog`.`schema`.`table`, `schema`.`table` or `table`, leaving out the empty parts."""
+    if catalog and not schema:
+        raise ValueError(f"a catalog ({catalog!r}) needs a schema to name table {table!r}")
+    return ".".join(f"`{part}`" for part in (catalog, schema, table) if part)
+
+
+def table_ref(location: str) -> str:
+    """How SQL names the table: delta.`path` for a path, the name itself for a catalog table."""
+    return f"delta.`{location}`" if is_path(location) else location
+
+
+def table_exists(spark: SparkSession, location: str) -> bool:
+    """Whether the Delta table is there; a cloud path is taken to be (Spark says otherwise when it is read)."""
+    if not is_path(location):
+        return spark.catalog.tableExists(location)
+    return "://" in location or os.path.isdir(os.path.join(location, "_delta_log"))
+
+
+def read_table(spark: SparkSession, location: str, version: int | None = None) -> DataFrame:
+    """The Delta table at `location` (a path or a catalog name), at `version` when given."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(location) if is_path(location) else reader.table(location)
+
+
+def write_table(
+    frame: DataFrame,
+    location: str,
+    *,
+    replace_where: str | None = None,
+    partition_by: str | None = None,
+    properties: dict[str, str] | None = None,
+    mode: str = "overwrite",
+) -> None:
+    """Write `frame` to the Delta table at `location`: replace it, only the rows of `replace_where`, or append.
+
+    `properties` (Delta table properties) are set when the write creates the table.
+    """
+    spark = frame.sparkSession
+    created = bool(properties) and not table_exists(spark, location)
+    writer = frame.write.format("delta").mode(mode)
+    if mode == "overwrite":
+        writer = (
+            writer.option("replaceWhere", replace_where) if replace_where else writer.option("overwriteSchema", "true")
+        )
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.save(location) if is_path(location) else writer.saveAsTable(location)
+    if created:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+        spark.sql(f"ALTER TABLE {table_ref(location)} SET TBLPROPERTIES ({assignments})")
+
+
+def merge_table(
+    spark: SparkSession, changes: DataFrame, location: str, key: str, delete_when: str | None = None
+) -> None:
+    """Upsert `changes` into the Delta table at `location` by `key`; rows matching `delete_when` delete theirs instead.
+
+    Only the files holding changed keys are touched (with deletion vectors, not even rewritten).
+    """
+    view = f"carousel_changes_{secrets.token_hex(6)}"
+    changes.createOrReplaceTempView(view)
+    deleted = f"WHEN MATCHED AND ({delete_when}) THEN DELETE " if delete_when else ""
+    inserted = (
+        f"WHEN NOT MATCHED AND NOT ({delete_when}) THEN INSERT *" if delete_when else "WHEN NOT MATCHED THEN INSERT *"
+    )
+    updates = ", ".join(f"target.{name} = changes.{name}" for name in changes.columns if name != key)
+    try:
+        spark.sql(
+            f"MERGE INTO {table_ref(location)} AS target USING {view} AS changes "
+            f"ON target.{key} = changes.{key} {deleted}WHEN MATCHED THEN UPDATE SET {updates} {inserted}"
+        )
+    finally:
+        spark.catalog.dropTempView(view)
+
+
+def table_version(spark: SparkSession, location: str) -> int:
+    """The newest committed version of the Delta table at `location`."""
+    return spark.sql(f"DESCRIBE HISTORY {table_ref(location)} LIMIT 1").first()["version"]
+
+
+def restore_table(spark: SparkSession, location: str, version: int) -> None:
+    """Bring the Delta table at `location` back to `version` (a new commit; the later ones stay in its history)."""
+    spark.sql(f"RESTORE TABLE {table_ref(location)} TO VERSION AS OF {version}")
+
+
+class NoChangeFeedError(Exception):
+    """The table has no change feed over the versions asked for (created without it, or vacuumed)."""
+
+
+def inserted_since(spark: SparkSession, location: str, version: int, latest: int) -> DataFrame | None:
+    """The rows inserted into `location` after `version` up to `latest`, or None when it has no newer version.
+
+    Raises:
+        NoChangeFeedError: the table has no change feed over those versions.
+    """
+    from pyspark.errors import AnalysisException
+
+    if latest <= version:
+        return None
+    reader = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", version + 1)
+    reader = reader.option("endingVersion", latest)
+    try:
+        changes = reader.load(location) if is_path(location) else reader.table(location)
+        return changes.where(F.col("_change_type") == "insert").drop(
+            "_change_type", "_commit_version", "_commit_timestamp"
+        )
+    except AnalysisException as error:
+        raise NoChangeFeedError(f"{location}: {error}") from error

@@ -28,8 +28,7 @@ from carousel.console import (
     whole_number,
 )
 from carousel.pipeline.datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
-from carousel.pipeline.validation import qualified_name
-from carousel.storage import read_source
+from carousel.storage import qualified_name, read_source
 
 log = logging.getLogger("carousel")
 

@@ -17,13 +17,11 @@ from pyspark.sql import types as T
 
 from carousel import contract, kafka_source
 from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions
-from carousel.examples import explode_impressions, impressions_in_rolling_window
 from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
 from carousel.pipeline.settings import KafkaSettings, PipelineSettings
 from carousel.quality import quarantine_rows
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source, read_source_stream
-from carousel.vocabulary import item_vocabulary
 
 TableReader = Callable[[str], DataFrame]
 """Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
@@ -34,7 +32,6 @@ ACTIONS_SILVER = contract.ACTIONS_SILVER.name
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
 SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION
-ITEM_VOCABULARY_GOLD = contract.ITEM_VOCABULARY_GOLD.name
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
@@ -131,14 +128,3 @@ def actions_of(read_stream: TableReader, source: str) -> DataFrame:
     """One row per valid action among the rows new in `source`'s bronze table: one append flow of `actions_silver`."""
     return _TO_ACTIONS[source](read_stream(BRONZE[source]), RAW_SCHEMAS[source])
 
-
-def _window_impressions(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    return impressions_in_rolling_window(
-        read(BRONZE["impressions"]), settings.window_days, settings.window_start, settings.window_end
-    )
-
-
-def item_vocabulary_gold(read: TableReader, settings: PipelineSettings) -> DataFrame:
-    """One row per item id of the actions and the window's shown items: its embedding index, most frequent first."""
-    shown = explode_impressions(_window_impressions(read, settings), RAW_SCHEMAS["impressions"])
-    return item_vocabulary(read(ACTIONS_SILVER), shown)

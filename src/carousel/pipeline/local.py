@@ -20,17 +20,17 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel import contract
+from carousel.engine import GoldReport, GoldTables, Window, build_gold
 from carousel.errors import CarouselError
 from carousel.pipeline.datasets import (
     ACTIONS_SILVER,
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
-    ITEM_VOCABULARY_GOLD,
     QUARANTINE,
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline.gold_step import GoldReport, GoldTables, Window, build_gold_days
 from carousel.pipeline.run_metrics import (
     RECONCILIATION_FAILED,
     RUN_ID_KEY,
@@ -55,11 +55,13 @@ from carousel.pipeline.settings import (
     PipelineSettings,
 )
 from carousel.spark import LOCAL_DELTA_DEFAULTS, spark_packages
-from carousel.storage import absolute_if_local
+from carousel.storage import absolute_if_local, table_version
 
 log = logging.getLogger("carousel")
 
 TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
+SPARK_PIPELINES_MAIN = Path(__file__).resolve().with_name("spark_pipelines_main.py")
+"""What the runner starts where `spark-pipelines` starts pyspark's CLI: the same CLI, on a port of its own."""
 PIPELINE_NAME = "carousel_training_input"
 GOLD_STEP = "gold_step"
 SPARK_PIPELINES = "spark_pipelines_run"
@@ -72,9 +74,13 @@ STORED_TABLES = (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
-    ITEM_VOCABULARY_GOLD,
+    contract.ITEM_VOCABULARY_GOLD.name,
     SOURCE_RECONCILIATION,
 )
+_RUN_STARTED = "Starting run..."
+"""What pyspark's pipelines CLI prints once the graph is registered and the run begins."""
+_BIND_FAILURE = re.compile(r"BindException|Address already in use|Failed to bind")
+_ERROR_LINE = re.compile(r"^\s*(?:Caused by: |Exception in thread \"[^\"]*\" )?([\w.$]+(?:Exception|Error)\b(?::.*)?)$")
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
 
 
@@ -163,10 +169,18 @@ class LocalPipeline:
         self.spec.write_text("\n".join(lines) + "\n")
         return self.spec
 
-    def write_spark_defaults(self, driver_memory: str, shuffle_partitions: int) -> Path:
-        """Write the static Spark settings the pipeline's local Spark Connect server starts with."""
+    def write_spark_defaults(
+        self, driver_memory: str, shuffle_partitions: int, *, kafka: bool = False, port: int = 0
+    ) -> Path:
+        """Write the static Spark settings the pipeline's local Spark Connect server starts with.
+
+        Spark's Kafka package is loaded only with `kafka` (the run reads a topic). The server binds
+        `port`; 0, the default, is a port the system picks, so runs side by side never collide (see
+        `spark_pipelines_main`).
+        """
         settings = {
-            "spark.jars.packages": spark_packages(),
+            "spark.jars.packages": spark_packages(kafka=kafka),
+            "spark.connect.grpc.binding.port": str(port),
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "spark.sql.sources.default": "delta",
@@ -201,7 +215,16 @@ class LocalPipeline:
             PipelineRunError: the run failed.
         """
         self.write_spec(settings, run_id)
-        self.write_spark_defaults(driver_memory, shuffle_partitions)
+        self.write_spark_defaults(driver_memory, shuffle_partitions, kafka=settings.kafka is not None)
+        return self.run_spec(cores)
+
+    def run_spec(self, cores: int = 2) -> dict[str, float]:
+        """Run `spark-pipelines run` on the spec and the Spark settings written under `work_dir`; seconds per flow.
+
+        Raises:
+            PipelineRunError: the run failed; when it could not even start (its Spark Connect server
+                could not bind its port, a pipeline file failed to import), the headline says why.
+        """
         bin_dir = str(Path(sys.executable).parent)
         # spark-pipelines finds Spark through the `python` on PATH: make it this environment's.
         environment = dict(
@@ -210,13 +233,21 @@ class LocalPipeline:
             PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
         )
         spec = str(self.spec.resolve())
-        command = [str(Path(bin_dir) / "spark-pipelines"), "--remote", f"local[{cores}]", "run", "--spec", spec]
+        # What `spark-pipelines` runs, with this project's entry in place of pyspark's CLI: a port per run.
+        command = [
+            str(Path(bin_dir) / "spark-class"),
+            "org.apache.spark.deploy.SparkPipelines",
+            str(SPARK_PIPELINES_MAIN),
+            *("--remote", f"local[{cores}]", "run", "--spec", spec),
+        ]
         log.info("running %s", " ".join(command))
         started: dict[str, float] = {}
         seconds: dict[str, float] = {}
         tail: list[str] = []
         completed = False
         reason = None  # the pipeline's own words on a failed reconciliation, else buried in a stack trace
+        before_run: list[str] = []  # the output until the run starts: where a failure to start says why
+        running = False
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with (
             open(self.log_file, "w") as log_file,
@@ -230,6 +261,9 @@ class LocalPipeline:
                 tail = (tail + [line.rstrip()])[-40:]
                 if reason is None and RECONCILIATION_FAILED in line:
                     reason = line[line.index(RECONCILIATION_FAILED) :].strip()
+                running = running or _RUN_STARTED in line
+                if not running:
+                    before_run.append(line.rstrip())
                 event = _FLOW_EVENT.match(line)
                 if event:
                     log.info("pipeline: %s %s", event.group(2), event.group(3).lower())
@@ -245,11 +279,30 @@ class LocalPipeline:
         # The CLI may exit 0 after a failed run; only its own "Run is COMPLETED" says it worked.
         if process.returncode != 0 or not completed:
             headline = f"spark-pipelines run failed (exit {process.returncode})"
+            reason = reason or (None if running else start_failure(before_run))
             if reason:
                 headline += ": " + reason
             raise PipelineRunError(headline, tail)
         log.info("spark-pipelines' own output: %s", self.log_file)
         return seconds
+
+
+def start_failure(output: list[str]) -> str | None:
+    """Why a `spark-pipelines run` that never started its run failed, in a few words, from its output; None if unsaid.
+
+    A port already taken is named as such (its Java exception is many lines above the Python error);
+    otherwise the last exception line, e.g. a pipeline file's own error.
+    """
+    for line in output:
+        if _BIND_FAILURE.search(line):
+            return f"its Spark Connect server could not bind its port ({_shortened(line)})"
+    errors = [match.group(1) for match in map(_ERROR_LINE.match, output) if match]
+    return f"the pipeline did not start: {_shortened(errors[-1])}" if errors else None
+
+
+def _shortened(line: str, limit: int = 300) -> str:
+    line = line.strip()
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 @dataclass
@@ -331,7 +384,7 @@ def run_recorded(
         )
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
-        record.versions = {table: latest_version(spark, pipeline.table_path(table)) for table in STORED_TABLES}
+        record.versions = {table: table_version(spark, str(pipeline.table_path(table))) for table in STORED_TABLES}
         record.seconds[SUMMARY] = time.perf_counter() - started
     return summary
 
@@ -340,16 +393,11 @@ def run_gold_step(spark: SparkSession, pipeline: LocalPipeline, settings: Pipeli
     """The daily job's task after the pipeline, on the local warehouse: build the gold days that are new or changed."""
     window = Window(settings.window_days, settings.window_start, settings.window_end, settings.retention_days)
     started = time.perf_counter()
-    report = build_gold_days(spark, GoldTables.under(str(pipeline.warehouse)), window, settings.history)
+    report = build_gold(spark, GoldTables.under(str(pipeline.warehouse)), window, settings.history)
     report.seconds[GOLD_STEP] = time.perf_counter() - started
     days = ", ".join(report.days_built) or "no day"
     log.info("gold step: %s (%s) in %.1f s", report.path, days, report.seconds[GOLD_STEP])
     return report
-
-
-def latest_version(spark: SparkSession, path: Path) -> int:
-    """The newest committed version of the Delta table at `path`."""
-    return spark.sql(f"DESCRIBE HISTORY delta.`{path.resolve()}` LIMIT 1").first()["version"]
 
 
 class NothingPublishedError(CarouselError, LookupError):

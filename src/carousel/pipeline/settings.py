@@ -11,7 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from carousel import contract
-from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, HistoryConfig, parse_knob
+from carousel.config import (
+    DEFAULT_HISTORY_LENGTH,
+    DEFAULT_LOOKBACK_DAYS,
+    DEFAULT_WINDOW_DAYS,
+    HistoryConfig,
+    parse_knob,
+)
 from carousel.errors import CarouselError
 from carousel.storage import RAW_SOURCES
 
@@ -22,7 +28,6 @@ WINDOW_END_KEY = f"{PREFIX}window_end"
 HISTORY_LENGTH_KEY = f"{PREFIX}history_length"
 LOOKBACK_DAYS_KEY = f"{PREFIX}lookback_days"
 WINDOW_DAYS_KEY = f"{PREFIX}window_days"
-DEFAULT_WINDOW_DAYS = 14
 RETENTION_DAYS_KEY = f"{PREFIX}retention_days"
 DEFAULT_SOURCES = {source: f"data/raw/{source}" for source in RAW_SOURCES}
 KAFKA_BOOTSTRAP_SERVERS_KEY = f"{PREFIX}kafka.bootstrap_servers"

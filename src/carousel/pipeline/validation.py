@@ -35,6 +35,7 @@ from carousel.console import add_verbose_option, configure_logging, knob, parse_
 from carousel.contract import ORDER, PADDING
 from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
+from carousel.storage import qualified_name
 
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
@@ -311,13 +312,6 @@ def check_gold(tables: Mapping[str, DataFrame], history_length: int, lookback_da
     failures = summarize(CUSTOMER_HISTORIES_GOLD, histories) + summarize(TRAINING_EXAMPLES_GOLD, examples)
     if failures:
         raise GoldValidationError(failures)
-
-
-def qualified_name(catalog: str | None, schema: str | None, table: str) -> str:
-    """Return `catalog`.`schema`.`table`, `schema`.`table` or `table`, leaving out the empty parts."""
-    if catalog and not schema:
-        raise ValueError(f"a catalog ({catalog!r}) needs a schema to name table {table!r}")
-    return ".".join(f"`{part}`" for part in (catalog, schema, table) if part)
 
 
 def validate_gold(

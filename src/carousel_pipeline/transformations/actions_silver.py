@@ -4,7 +4,7 @@ from pyspark import pipelines as dp
 
 from carousel import contract
 from carousel.pipeline import datasets
-from carousel.pipeline.gold_step import CHANGE_FEED
+from carousel.storage import CHANGE_FEED
 
 dp.create_streaming_table(
     name=contract.ACTIONS_SILVER.name,

@@ -4,8 +4,8 @@ from pyspark import pipelines as dp
 
 from carousel.pipeline.datasets import BRONZE, RawInput
 from carousel.pipeline.expectations import expect_all_or_drop
-from carousel.pipeline.gold_step import CHANGE_FEED
 from carousel.quality import null_safe_rules
+from carousel.storage import CHANGE_FEED
 
 raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeline runtime provides `spark`
 

@@ -9,6 +9,7 @@ LOCATION_ALREADY_EXISTS), the warehouse with the Delta tables, and the pipeline'
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import subprocess
@@ -295,7 +296,9 @@ def start_failure(output: list[str]) -> str | None:
     """
     for line in output:
         if _BIND_FAILURE.search(line):
-            return f"its Spark Connect server could not bind its port ({_shortened(line)})"
+            port = re.search(r"address \S*:(\d+)", line)
+            where = f"port {port.group(1)}" if port else "its port"
+            return f"its Spark Connect server could not bind {where} ({_shortened(line, 120)})"
     errors = [match.group(1) for match in map(_ERROR_LINE.match, output) if match]
     return f"the pipeline did not start: {_shortened(errors[-1])}" if errors else None
 
@@ -320,10 +323,8 @@ class RunSummary:
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
         out = [f"run {self.run_id}", "rows per table:"]
-        out += [
-            f"  {t:<{table_width}} {n:>14,}  {self.seconds.get(t, float('nan')):7.1f} s" for t, n in self.rows.items()
-        ]
-        out.append("rows quarantined per rule:")
+        out += [f"  {t:<{table_width}} {n:>14,}  {_seconds(self.seconds.get(t))}" for t, n in self.rows.items()]
+        out.append("rows quarantined per rule (this update):")
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
         out.append("reconciliation (rows read = kept + quarantined):")
         out += [f"  {counts.describe()}" for counts in self.counts]
@@ -337,13 +338,38 @@ class RunSummary:
         return out
 
 
-def summarize(spark: SparkSession, pipeline: LocalPipeline, seconds: dict[str, float]) -> RunSummary:
-    """Count the rows of every stored table of a finished local run, and the quarantined rows per rule."""
-    summary = RunSummary(seconds=seconds)
+def _seconds(seconds: float | None) -> str:
+    """`12.3 s`, or a dash where no time is known (a table several flows fill, a table the gold step writes)."""
+    return f"{seconds:7.1f} s" if seconds is not None and math.isfinite(seconds) else f"{'-':>7}  "
+
+
+def table_rows(spark: SparkSession, path: str) -> int:
+    """The rows of the Delta table at `path`, from its log's file statistics: no data file is read.
+
+    Delta answers an unfiltered count from the `numRecords` of each file's statistics (less its
+    deletion vector), so the cost is the table's log, not its rows. A file written without
+    statistics would make Delta read that file; the pipeline and the gold step write them.
+    """
+    return spark.read.format("delta").load(path).count()
+
+
+def summarize(
+    spark: SparkSession, pipeline: LocalPipeline, seconds: dict[str, float], run_id: str | None = None
+) -> RunSummary:
+    """What a finished local run left: rows per stored table (table metadata), this update's quarantined rows per rule.
+
+    Nothing here reads a table's history: rows come from the Delta logs' statistics (`table_rows`), the
+    quarantined rows from the files of the update `run_id` (Delta skips every file whose run ids, by
+    their statistics, cannot hold it), the counts from the update's own reconciliation rows. Without
+    `run_id`, the rules count every quarantined row.
+    """
+    summary = RunSummary(seconds=seconds, run_id=run_id or "")
     for table in STORED_TABLES:
-        summary.rows[table] = spark.read.format("delta").load(str(pipeline.table_path(table))).count()
+        summary.rows[table] = table_rows(spark, str(pipeline.table_path(table)))
     for source, table in QUARANTINE.items():
         quarantine = spark.read.format("delta").load(str(pipeline.table_path(table)))
+        if run_id:
+            quarantine = quarantine.where(F.col("run_id") == run_id)
         for row in quarantine.select(F.explode("broken_rules").alias("rule")).groupBy("rule").count().collect():
             summary.quarantined_by_rule[(source, row["rule"])] = row["count"]
     reconciliation = spark.read.format("delta").load(str(pipeline.table_path(SOURCE_RECONCILIATION)))
@@ -375,8 +401,7 @@ def run_recorded(
         gold = run_gold_step(spark, pipeline, settings)
         record.seconds.update(gold.seconds)
         started = time.perf_counter()
-        summary = summarize(spark, pipeline, record.seconds)
-        summary.run_id = record.run_id
+        summary = summarize(spark, pipeline, record.seconds, record.run_id)
         summary.gold = gold
         record.counts, record.rows_written = summary.counts, summary.rows
         record.rows_processed = summary.rows_processed = rows_processed(

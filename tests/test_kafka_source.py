@@ -11,7 +11,14 @@ import datetime as dt
 import pytest
 
 from carousel.contract import KAFKA_LINEAGE_COLUMNS
-from carousel.kafka_source import message_counts, messages_of, parse_messages, quarantined_messages, well_formed
+from carousel.kafka_source import (
+    MISSING_FIELDS,
+    message_counts,
+    messages_of,
+    parse_messages,
+    quarantined_messages,
+    well_formed,
+)
 from carousel.quality import all_rules_hold
 
 UTC = dt.timezone.utc
@@ -83,6 +90,37 @@ def test_every_broken_message_is_quarantined_with_its_rules_and_the_raw_value(sp
     )
     assert rows[(1, 2)].raw_record.endswith(',"value":' + '"' + TEXT_CUSTOMER.replace('"', '\\"') + '"}')
     assert {row.run_id for row in rows.values()} == {"run-1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "is_object"),
+    [
+        (VALID_0, True),
+        ("  " + VALID_0 + " \n\t", True),  # blanks around one object are JSON
+        ('{"dt":"}{", "item_id":"]"}', True),  # brackets inside a string are text
+        (VALID_0 + " trailing", False),
+        (VALID_0 + VALID_1, False),  # two objects back to back
+        (VALID_0 + " " + VALID_1, False),
+        (VALID_0 + ", " + VALID_1, False),
+        (VALID_0 + "}", False),
+        (VALID_0 + "]", False),  # would close the array `[value]`
+        (VALID_0 + ",0]", False),  # would close the array `[value,0]`
+        (VALID_0 + "] [", False),
+        (VALID_0 + ",0] x", False),
+        ("[" + VALID_0 + "]", False),
+        ("", False),
+    ],
+)
+def test_a_value_is_a_json_object_only_when_nothing_but_blanks_follows_it(spark, value, is_object):
+    message = spark.createDataFrame(
+        [(b"k", value.encode(), "clicks", 0, 0, PRODUCED, 0)],
+        "key binary, value binary, topic string, partition int, offset bigint, timestamp timestamp, timestampType int",
+    )
+    parsed = parse_messages(message, "clicks")
+    assert (parsed.first()[MISSING_FIELDS] is not None) is is_object
+    if not is_object:
+        broken = [row.broken_rules for row in quarantined_messages(parsed, "clicks").collect()]
+        assert broken == [["message_is_json_object"]]
 
 
 def _counts(frame) -> tuple:

@@ -21,7 +21,7 @@ LINEAGE = tuple(column.name for column in contract.KAFKA_LINEAGE_COLUMNS)
 _TOPIC, _PARTITION, _OFFSET, _TIMESTAMP = LINEAGE
 VALUE = "kafka_value"
 MISSING_FIELDS = "kafka_missing_fields"
-"""The contract fields a message's JSON object lacks; NULL when the value is not a JSON object."""
+"""The contract fields a message's JSON object lacks; NULL when the value is not one JSON object (text after it too)."""
 
 MESSAGE_RULES: dict[str, str] = {
     "message_is_json_object": f"{MISSING_FIELDS} IS NOT NULL",
@@ -41,12 +41,29 @@ def read_messages(spark: SparkSession, kafka: KafkaSettings, source: str) -> Dat
     return spark.read.format("kafka").options(**options).load()
 
 
+def _json_array_length_of(value: Column, suffix: str) -> Column:
+    return F.json_array_length(F.concat(F.lit("["), value, F.lit(suffix)))
+
+
+def _is_one_json_object(value: Column, keys: Column) -> Column:
+    """TRUE where `value` is one JSON object with nothing after it but blanks; FALSE or NULL elsewhere.
+
+    Spark's JSON functions read the first value of a text and ignore what follows, so
+    `json_object_keys` alone takes `{...} trailing` and `{...}{...}` for objects. Read inside an
+    array, whatever follows the object must either continue the array or close it: as `[value]` a
+    lone object is one element, and as `[value,0]` two. Text after the object that closes the
+    array early gives the same length both ways (it cannot be 1 and 2), text that continues it
+    adds elements to both, anything else is invalid JSON (NULL): only blanks pass both.
+    """
+    return keys.isNotNull() & (_json_array_length_of(value, "]") == 1) & (_json_array_length_of(value, ",0]") == 2)
+
+
 def parse_messages(messages: DataFrame, source: str) -> DataFrame:
     """One row per Kafka message: the contract's fields from its JSON (NULL if absent or mistyped), lineage, value."""
     schema = RAW_SCHEMAS[source]
     value = F.col("value").cast("string")
     keys = F.json_object_keys(value)
-    missing = F.when(keys.isNotNull(), F.array_except(F.array(*map(F.lit, schema.fieldNames())), keys))
+    missing = F.when(_is_one_json_object(value, keys), F.array_except(F.array(*map(F.lit, schema.fieldNames())), keys))
     parsed = F.from_json(value, schema)
     return messages.select(
         *(parsed[name].alias(name) for name in schema.fieldNames()),

@@ -107,3 +107,65 @@ def test_a_topic_without_bootstrap_servers_is_refused_naming_both_keys():
         settings_from({"carousel.kafka.topic.add_to_carts": "carts"})
     message = str(raised.value)
     assert "carousel.kafka.bootstrap_servers" in message and "carousel.kafka.topic.add_to_carts" in message
+
+
+class _CountingConf:
+    """A session's `conf` that counts its reads: `get` per key, `getAll` (a property, as in Spark 4.2) at all."""
+
+    def __init__(self, configuration: dict[str, str]) -> None:
+        self.configuration, self.gets, self.get_alls = configuration, 0, 0
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        self.gets += 1
+        return self.configuration.get(key, default)
+
+    @property
+    def getAll(self) -> dict[str, str]:  # noqa: N802 - Spark's name
+        self.get_alls += 1
+        return dict(self.configuration)
+
+
+class _Session:
+    def __init__(self, configuration: dict[str, str]) -> None:
+        self.conf = _CountingConf(configuration)
+
+
+def test_settings_read_every_key_at_once_only_when_a_kafka_topic_is_named():
+    from carousel.pipeline.datasets import settings_of
+
+    landed = _Session({"carousel.source.clicks": "/landing/clicks"})
+    assert settings_of(landed).sources["clicks"] == "/landing/clicks"
+    assert landed.conf.get_alls == 0
+    kafka = _Session(
+        {
+            "carousel.kafka.bootstrap_servers": "broker:9092",
+            "carousel.kafka.topic.clicks": "shop.clicks",
+            "carousel.kafka.option.maxOffsetsPerTrigger": "10",
+        }
+    )
+    assert settings_of(kafka).kafka == KafkaSettings(
+        "broker:9092", {"clicks": "shop.clicks"}, {"maxOffsetsPerTrigger": "10"}
+    )
+    assert kafka.conf.get_alls == 1
+
+
+def test_a_raw_source_is_opened_once_per_update_and_session():
+    from carousel.pipeline.datasets import RawInput
+
+    configuration = {
+        "carousel.run_id": "run-1",
+        "carousel.kafka.bootstrap_servers": "broker:9092",
+        "carousel.kafka.topic.clicks": "shop.clicks",
+    }
+    session = _Session(configuration)
+    first = RawInput.open(session, "clicks")
+    gets = session.conf.gets
+    # The other pipeline files of the update (quarantine, reconciliation) get the same input back, in two reads.
+    assert RawInput.open(session, "clicks") is first and RawInput.open(session, "clicks") is first
+    assert (session.conf.gets - gets, session.conf.get_alls) == (4, 1)
+    assert first.location == "kafka topic 'shop.clicks'" and first.kafka.topics == {"clicks": "shop.clicks"}
+    configuration["carousel.run_id"] = "run-2"  # the next update opens it again
+    assert RawInput.open(session, "clicks") is not first
+    configuration["carousel.kafka.topic.clicks"] = "shop.clicks.v2"  # so does another topic
+    assert RawInput.open(session, "clicks").location == "kafka topic 'shop.clicks.v2'"
+    assert RawInput.open(_Session(configuration), "clicks") is not first  # and another session

@@ -5,11 +5,16 @@ A dataset function of a declarative pipeline must not analyse a DataFrame (no `.
 opened once at import of the pipeline file (`RawInput.open`, where reading a schema is allowed
 and a broken contract fails fast, naming the table and column), and everything downstream of
 bronze passes the contract's own schemas instead of asking the DataFrame.
+
+Three pipeline files open each raw source (its bronze, its quarantine, the reconciliation): an
+update opens it once, the others get that opening back (`RawInput.open` keeps it per session,
+update and location), and only the keys a source needs are read from the configuration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -18,7 +23,13 @@ from pyspark.sql import types as T
 from carousel import contract, kafka_source
 from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions
 from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
-from carousel.pipeline.settings import KafkaSettings, PipelineSettings
+from carousel.pipeline.settings import (
+    DEFAULT_SOURCES,
+    KAFKA_TOPIC_KEYS,
+    SOURCE_KEYS,
+    KafkaSettings,
+    PipelineSettings,
+)
 from carousel.quality import quarantine_rows
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source, read_source_stream
@@ -35,11 +46,32 @@ SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
-    """The pipeline settings of the running pipeline (its configuration, else the defaults)."""
-    # `getAll` (Spark 4.0+; a property in 4.2, a method in some releases) holds the Kafka reader's pass-through options.
+    """The pipeline settings of the running pipeline (its configuration, else the defaults).
+
+    Every setting is read at once (`getAll`) only when a Kafka topic is named: the Kafka reader's
+    pass-through options are found there by prefix.
+    """
+    return PipelineSettings.from_conf(lambda key, default: spark.conf.get(key, default), lambda: _all_conf(spark))
+
+
+def _all_conf(spark: SparkSession) -> Mapping[str, str]:
+    # `getAll` (Spark 4.0+; a property in 4.2, a method in some releases).
     conf = getattr(spark.conf, "getAll", {})
-    conf = conf() if callable(conf) else conf
-    return PipelineSettings.from_conf(lambda key, default: spark.conf.get(key, default), conf)
+    return conf() if callable(conf) else conf
+
+
+def _where_from(spark: SparkSession, source: str) -> tuple[str, bool]:
+    """Where `source` comes from, in the fewest configuration reads: (topic, True), else (table or path, False)."""
+    topic_key = KAFKA_TOPIC_KEYS.get(source)
+    topic = (spark.conf.get(topic_key, None) or "").strip() if topic_key else ""
+    if topic:
+        return f"kafka topic '{topic}'", True
+    # A relative path is relative to where the pipeline loads its files: the spec's folder.
+    return absolute_if_local(spark.conf.get(SOURCE_KEYS[source], None) or DEFAULT_SOURCES[source]), False
+
+
+_OPENED: weakref.WeakKeyDictionary[SparkSession, dict[tuple[str, str, str], RawInput]] = weakref.WeakKeyDictionary()
+"""The raw inputs opened per session, by (run id, source, where from): each pipeline file of an update asks again."""
 
 
 def run_id_of(spark: SparkSession) -> str:
@@ -65,15 +97,28 @@ class RawInput:
     def open(cls, spark: SparkSession, source: str) -> RawInput:
         """Locate `source` from the pipeline settings and check its contract now.
 
+        Opened once per update: a second call in the same session, for the same update (run id) and
+        the same table, path or topic, returns the first one's input without reading the schema again.
+
         Raises:
             carousel.schemas.SchemaContractError: a required column of a landed source is missing or mistyped.
+            carousel.pipeline.settings.PipelineConfigError: a Kafka topic is named without bootstrap servers.
         """
-        settings = settings_of(spark)
-        if settings.from_kafka(source):
+        location, from_kafka = _where_from(spark, source)
+        key = (run_id_of(spark), source, location)
+        try:
+            opened = _OPENED.setdefault(spark, {})
+        except TypeError:  # a session that cannot be weakly referenced: opened each time
+            opened = {}
+        if key not in opened:
+            opened[key] = cls._open(spark, source, location, from_kafka)
+        return opened[key]
+
+    @classmethod
+    def _open(cls, spark: SparkSession, source: str, location: str, from_kafka: bool) -> RawInput:
+        if from_kafka:
             # A topic has no schema to check: each message is judged by the message rules instead.
-            return cls(spark, source, f"kafka topic '{settings.kafka.topics[source]}'", None, settings.kafka)
-        # A relative path is relative to where the pipeline loads its files: the spec's folder.
-        location = absolute_if_local(settings.sources[source])
+            return cls(spark, source, location, None, settings_of(spark).kafka)
         raw = read_source(spark, location)
         conformed_columns(raw, source)  # raises now, before the graph runs, on a broken contract
         return cls(spark, source, location, raw.schema)
@@ -127,4 +172,3 @@ _TO_ACTIONS = {"clicks": clicks_to_actions, "add_to_carts": add_to_carts_to_acti
 def actions_of(read_stream: TableReader, source: str) -> DataFrame:
     """One row per valid action among the rows new in `source`'s bronze table: one append flow of `actions_silver`."""
     return _TO_ACTIONS[source](read_stream(BRONZE[source]), RAW_SCHEMAS[source])
-

@@ -76,7 +76,11 @@ class KafkaSettings:
         }
 
 
-def _kafka_settings(get: Callable[[str, str | None], str | None], conf: Mapping[str, str]) -> KafkaSettings | None:
+AllSettings = Mapping[str, str] | Callable[[], Mapping[str, str]]
+"""Every setting (e.g. `spark.conf.getAll`), or a function that reads them: called only when a Kafka topic is named."""
+
+
+def _kafka_settings(get: Callable[[str, str | None], str | None], conf: AllSettings) -> KafkaSettings | None:
     topics = {source: (get(key, None) or "").strip() for source, key in KAFKA_TOPIC_KEYS.items()}
     topics = {source: topic for source, topic in topics.items() if topic}
     if not topics:
@@ -88,6 +92,7 @@ def _kafka_settings(get: Callable[[str, str | None], str | None], conf: Mapping[
             f"pipeline setting '{KAFKA_BOOTSTRAP_SERVERS_KEY}' is empty, but {named} names a topic"
         )
     # An empty value is a setting left unset (a bundle variable's empty default), not an empty option.
+    conf = conf() if callable(conf) else conf
     options = {
         key[len(KAFKA_OPTION_PREFIX) :]: value
         for key, value in conf.items()
@@ -133,11 +138,12 @@ class PipelineSettings:
 
     @classmethod
     def from_conf(
-        cls, get: Callable[[str, str | None], str | None], conf: Mapping[str, str] | None = None
+        cls, get: Callable[[str, str | None], str | None], conf: AllSettings | None = None
     ) -> PipelineSettings:
         """Read the settings through `get(key, default)`, e.g. `spark.conf.get`.
 
-        `conf` is every setting (e.g. `spark.conf.getAll()`): the Kafka reader options are found there by prefix.
+        `conf` is every setting (e.g. `spark.conf.getAll()`), or a function that reads them: the Kafka
+        reader options are found there by prefix, so it is read only when a Kafka topic is named.
 
         Raises:
             PipelineConfigError: a value is malformed or out of its range in `carousel.config.KNOBS`, the

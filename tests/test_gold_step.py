@@ -8,6 +8,7 @@ everything landed so far, and the step must have taken the expected way and buil
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 from pyspark.sql import functions as F
@@ -15,10 +16,10 @@ from pyspark.sql import functions as F
 from carousel.actions import unify_actions
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.engine import DAILY, FULL, NOTHING, GoldTables, Window, build_gold, rerank_vocabulary
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.engine import DAILY, FULL, NOTHING, GoldTables, Window, build_gold
 from carousel.incremental import initial_state
 from carousel.quality import keep_valid
 from carousel.synthetic import SyntheticConfig, generate_raw
@@ -92,12 +93,14 @@ def test_each_update_builds_only_what_changed(spark, landed):
     first = _step(spark, tables)
     assert (first.path, first.days_built) == (FULL, ["2025-06-27", "2025-06-28"])
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-27", "2025-06-28"])
+    given = _assert_vocabulary_counts_everything(spark, tables, {})
 
     land("2025-06-29", "2025-06-29")  # a day: its impressions and its actions
     daily = _step(spark, tables)
     assert (daily.path, daily.days_built, daily.days_deleted) == (DAILY, ["2025-06-29"], ["2025-06-27"])
     assert daily.rows_written[TRAINING_EXAMPLES_GOLD.name] == daily.rows_written[CUSTOMER_HISTORIES_GOLD.name] > 0
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-28", "2025-06-29"])
+    given = _assert_vocabulary_counts_everything(spark, tables, given)
 
     versions_before = spark.sql(f"DESCRIBE HISTORY delta.`{tables.training_examples_gold}`").count()
     idle = _step(spark, tables)  # nothing landed
@@ -107,6 +110,25 @@ def test_each_update_builds_only_what_changed(spark, landed):
     land("2025-06-30", "2025-06-30")
     assert _step(spark, tables).path == DAILY
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-29", "2025-06-30"])
+    _assert_vocabulary_counts_everything(spark, tables, given)
+
+
+def _assert_vocabulary_counts_everything(spark, tables: GoldTables, given: dict[int, int]) -> dict[int, int]:
+    """The vocabulary counts every action and shown item landed; indices in `given` kept; new ones after them."""
+    silver = spark.read.format("delta").load(tables.actions_silver)
+    shown = explode_impressions(spark.read.format("delta").load(tables.impressions_bronze))
+    counts = Counter(row.item_id for row in silver.select("item_id").union(shown.select("item_id")).collect())
+    vocabulary = {row.item_id: row for row in spark.read.format("delta").load(tables.item_vocabulary_gold).collect()}
+    assert {item: row.occurrences for item, row in vocabulary.items()} == counts
+    assert {row.vocabulary_version for row in vocabulary.values()} == {1}
+    indices = {item: row.item_index for item, row in vocabulary.items()}
+    assert {item: indices[item] for item in given} == given  # every item keeps its index
+    new = sorted((index, item) for item, index in indices.items() if item not in given)
+    # New items take the indices right after the ones given (0 padding and 1 unknown are never given),
+    # the update's most frequent first.
+    assert [index for index, _ in new] == list(range(max(given.values(), default=1) + 1, len(indices) + 2))
+    assert sorted(indices.values()) == list(range(2, len(indices) + 2))
+    return indices
 
 
 @pytest.mark.slow
@@ -152,3 +174,25 @@ def test_a_backfill_builds_every_day_of_its_range(spark, landed):
     report = build_gold(spark, tables, Window(days=1, start="2025-06-28", end="2025-06-30"), HISTORY)
     assert (report.path, report.days_built) == (FULL, ["2025-06-28", "2025-06-29", "2025-06-30"])
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-28", "2025-06-29", "2025-06-30"])
+
+
+@pytest.mark.slow
+def test_a_rerank_writes_the_next_version_which_the_next_steps_and_the_loader_keep(spark, landed):
+    tables, _ = landed
+    before = spark.read.format("delta").load(tables.item_vocabulary_gold).collect()
+    assert rerank_vocabulary(spark, tables) == 2
+    after = {row.item_id: row for row in spark.read.format("delta").load(tables.item_vocabulary_gold).collect()}
+    by_frequency = sorted(before, key=lambda row: (-row.occurrences, row.item_id))
+    assert {row.item_id: after[row.item_id].item_index for row in by_frequency} == {
+        row.item_id: index for index, row in enumerate(by_frequency, start=2)
+    }
+    assert {row.vocabulary_version for row in after.values()} == {2}
+
+    assert _step(spark, tables).path == NOTHING  # the step keeps the re-ranked version: no restore, no re-rank
+    kept = {
+        row.item_id: row.item_index for row in spark.read.format("delta").load(tables.item_vocabulary_gold).collect()
+    }
+    assert kept == {item: row.item_index for item, row in after.items()}
+
+    loader = pytest.importorskip("carousel.loader")
+    assert loader.ItemVocabulary.read(tables.item_vocabulary_gold).version == 2

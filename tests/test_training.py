@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from gold_tables import D1, delta_gold_day  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
+from carousel.contract import ITEM_VOCABULARY_GOLD  # noqa: E402
 from carousel.gold import pack_training_examples  # noqa: E402
 from carousel.loader import (  # noqa: E402
     DayLoader,
@@ -375,10 +376,11 @@ def test_a_vocabulary_maps_items_and_actions_to_embedding_indices_on_the_device(
     # Known: customer 1's D1 actions and its first D1 shown item; everything else is unknown (1); 0 stays 0.
     known = {101: 7, 1000: 2, 102: 9}
     vocabulary_path = str(tmp_path / "vocabulary")
-    spark.createDataFrame([(item, index, 1) for item, index in known.items()], "item_id int, item_index int, n long") \
+    spark.createDataFrame([(item, index, 1, 4) for item, index in known.items()], ITEM_VOCABULARY_GOLD.ddl()) \
         .write.format("delta").save(vocabulary_path)  # fmt: skip
     vocabulary = ItemVocabulary.read(vocabulary_path)
     assert vocabulary.item_ids.tolist() == [101, 102, 1000] and vocabulary.indices.tolist() == [7, 9, 2]
+    assert vocabulary.version == 4
     assert vocabulary.num_embeddings == 10
     assert vocabulary.lookup(torch.tensor([[0, 101, 5], [1000, 102, 0]], dtype=torch.int32)).tolist() == [
         [0, 7, 1],

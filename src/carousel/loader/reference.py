@@ -289,6 +289,8 @@ def _train_from_args(args: argparse.Namespace) -> dict[str, float]:
         profile_warmup=args.profile_warmup,
         per_customer_day=args.per_customer_day,
     )
+    if vocabulary:
+        result["vocabulary_version"] = vocabulary.version  # what the model's indices mean
     log.info("trained %s", ", ".join(f"{key}={value:,.4g}" for key, value in result.items()))
     return result
 

@@ -143,3 +143,11 @@ def test_a_run_that_cannot_bind_its_port_says_so_in_its_headline(runs_at_once):
         headline
     )
     assert runs_at_once["pipelines"]["port_taken"].log_file.is_file()
+
+
+def test_a_table_its_append_flows_fill_takes_from_the_first_start_to_the_last_end():
+    from carousel.pipeline.local import _append_flow_targets
+
+    started = {"clicks_to_actions_silver": 10.0, "add_to_carts_to_actions_silver": 11.0, "clicks_bronze": 1.0}
+    finished = {"clicks_to_actions_silver": 20.0, "add_to_carts_to_actions_silver": 24.0, "clicks_bronze": 5.0}
+    assert _append_flow_targets(started, finished) == {"actions_silver": 14.0}

@@ -82,6 +82,7 @@ _RUN_STARTED = "Starting run..."
 """What pyspark's pipelines CLI prints once the graph is registered and the run begins."""
 _BIND_FAILURE = re.compile(r"BindException|Address already in use|Failed to bind")
 _ERROR_LINE = re.compile(r"^\s*(?:Caused by: |Exception in thread \"[^\"]*\" )?([\w.$]+(?:Exception|Error)\b(?::.*)?)$")
+_APPEND_FLOW = re.compile(r"^\w+_to_(\w+)$")
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
 
 
@@ -243,6 +244,7 @@ class LocalPipeline:
         ]
         log.info("running %s", " ".join(command))
         started: dict[str, float] = {}
+        finished: dict[str, float] = {}
         seconds: dict[str, float] = {}
         tail: list[str] = []
         completed = False
@@ -273,6 +275,7 @@ class LocalPipeline:
                     if event.group(3) in ("PLANNING", "STARTING"):
                         started.setdefault(event.group(2), moment)
                     elif event.group(3) == "COMPLETED" and event.group(2) in started:
+                        finished[event.group(2)] = moment
                         seconds[event.group(2)] = moment - started[event.group(2)]
                 elif "Run is" in line:
                     completed = completed or "Run is COMPLETED" in line
@@ -285,7 +288,18 @@ class LocalPipeline:
                 headline += ": " + reason
             raise PipelineRunError(headline, tail)
         log.info("spark-pipelines' own output: %s", self.log_file)
-        return seconds
+        return seconds | _append_flow_targets(started, finished)
+
+
+def _append_flow_targets(started: dict[str, float], finished: dict[str, float]) -> dict[str, float]:
+    """Seconds of each table its append flows fill (flows named `<source>_to_<table>`): first start to last end."""
+    spans: dict[str, list[float]] = {}
+    for flow, end in finished.items():
+        target = _APPEND_FLOW.match(flow)
+        if target:
+            span = spans.setdefault(target.group(1), [started[flow], end])
+            span[:] = [min(span[0], started[flow]), max(span[1], end)]
+    return {table: end - start for table, (start, end) in spans.items()}
 
 
 def start_failure(output: list[str]) -> str | None:

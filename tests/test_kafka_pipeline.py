@@ -1,7 +1,8 @@
 """The declarative pipeline end to end with a real Kafka broker: clicks and add-to-carts read from their topics.
 
 Update 1 produces the tiny dirty data's clicks and add-to-carts to a local KRaft broker and runs
-the pipeline; one more day is landed and a malformed message produced; `carousel pipeline
+the pipeline; one more day is landed and three malformed messages produced (cut off, text after
+the object, two objects back to back); `carousel pipeline
 --kafka` is killed (broker included) at its first streaming commit and run again. Every message
 must then sit in bronze or quarantine exactly once, with its topic, partition and offset; the
 gold tables must equal the core functions over the window; update 2 must have taken in exactly
@@ -11,6 +12,7 @@ the new day's messages.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from builders import example_tuples
@@ -31,7 +33,12 @@ from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source
 
 LINEAGE = [column.name for column in KAFKA_LINEAGE_COLUMNS]
-MALFORMED = '{"dt": "2025-07-01", "customer_id": 12, "item_id": 3, "click_time": '  # cut off: not JSON
+_CLICK = '{"dt": "2025-07-01", "customer_id": 12, "item_id": 3, "click_time": "2025-07-01T09:00:00Z"}'
+MALFORMED = [
+    '{"dt": "2025-07-01", "customer_id": 12, "item_id": 3, "click_time": ',  # cut off: not JSON
+    _CLICK + " trailing",  # text after the object
+    _CLICK + _CLICK,  # two objects back to back
+]
 
 
 def _update(spark, pipeline: LocalPipeline, settings: PipelineSettings):
@@ -50,7 +57,7 @@ def _update(spark, pipeline: LocalPipeline, settings: PipelineSettings):
 
 @pytest.fixture(scope="module")
 def kafka_updates(spark, tmp_path_factory):
-    """Update 1 from Kafka; one more day landed and a malformed click produced; update 2 killed, then run again."""
+    """Update 1 from Kafka; one more day landed and three malformed clicks produced; update 2 killed, then run again."""
     root = tmp_path_factory.mktemp("kafka_pipeline")
     raw_dir = root / "raw"
     first_rows = generate(spark, str(raw_dir), TINY)
@@ -63,7 +70,7 @@ def kafka_updates(spark, tmp_path_factory):
     day, landed = generate_next_day(spark, str(raw_dir), TINY)
     assert day == NEXT_DAY
     with LocalKafkaBroker(pipeline.kafka_dir) as broker:
-        malformed = spark.createDataFrame([("12", MALFORMED)], "key string, value string")
+        malformed = spark.createDataFrame([("12", value) for value in MALFORMED], "key string, value string")
         malformed.write.format("kafka").option("kafka.bootstrap.servers", broker.bootstrap_servers).option(
             "topic", broker.settings().topics["clicks"]
         ).save()
@@ -125,8 +132,9 @@ def test_bronze_and_quarantine_hold_what_the_rules_say_and_the_malformed_message
         .where(F.array_contains("broken_rules", "message_is_json_object"))
         .collect()
     )
-    assert [(row.broken_rules, row.kafka_topic) for row in malformed] == [(["message_is_json_object"], "clicks")]
-    assert malformed[0].raw_record.endswith(',"value":' + '"' + MALFORMED.replace('"', '\\"') + '"}')
+    assert [(row.broken_rules, row.kafka_topic) for row in malformed] == [(["message_is_json_object"], "clicks")] * 3
+    values = sorted(json.loads(row.raw_record)["value"] for row in malformed)
+    assert values == sorted(MALFORMED)
 
 
 @pytest.mark.slow
@@ -134,7 +142,7 @@ def test_update_2_took_in_exactly_the_new_days_messages(kafka_updates):
     first_summary, second_summary = kafka_updates["summaries"]
     assert first_summary.rows_processed == kafka_updates["first_rows"]
     expected = dict(kafka_updates["landed"])
-    expected["clicks"] += 1  # the malformed message
+    expected["clicks"] += len(MALFORMED)  # the malformed messages
     assert second_summary.rows_processed == expected
     reconciliation = {row[1]: row[2:] for row in kafka_updates["second"][SOURCE_RECONCILIATION]}
     for source in KAFKA_SOURCES:

@@ -14,11 +14,14 @@ from carousel.contract import KAFKA_LINEAGE_COLUMNS
 from carousel.kafka_source import (
     MISSING_FIELDS,
     message_counts,
+    message_progress,
     messages_of,
     parse_messages,
     quarantined_messages,
+    starting_offsets,
     well_formed,
 )
+from carousel.pipeline.run_metrics import checked_progress, progress_from_rows
 from carousel.quality import all_rules_hold
 
 UTC = dt.timezone.utc
@@ -152,6 +155,59 @@ def test_counts_skip_offsets_the_topic_no_longer_holds(spark, messages):
     quarantine = quarantined_messages(parsed, "clicks")
     after_retention = messages.where("NOT (partition = 0 AND offset = 0)")
     assert _counts(message_counts(after_retention, bronze, quarantine, "clicks")) == (6, 1, 5)
+
+
+def _by_partition(progress) -> dict[int, tuple]:
+    """Per partition: next offset, totals read / kept / quarantined, this update's read / kept / quarantined."""
+    return {
+        row.kafka_partition: (row.next_offset, *row[4:7], *row[7:10])
+        for row in progress.collect()
+        if row.source == "clicks"
+    }
+
+
+def test_each_update_is_reconciled_over_the_offsets_it_took_in_and_the_totals_add_up(spark, messages):
+    parsed = parse_messages(messages, "clicks")
+    bronze = well_formed(parsed, "clicks").where(all_rules_hold("clicks"))
+    quarantine = quarantined_messages(parsed, "clicks")
+    # Update 1 took in offsets 0 and 1 of each partition; update 2 the rest; update 3 nothing.
+    first = checked_progress(
+        message_progress(messages, bronze.where("kafka_offset <= 1"), quarantine.where("kafka_offset <= 1"), "clicks"),
+        "run-1",
+    )
+    assert _by_partition(first) == {0: (2, 2, 1, 1, 2, 1, 1), 1: (2, 2, 0, 2, 2, 0, 2)}
+    previous = progress_from_rows(first.collect())["clicks"]
+    assert starting_offsets("clicks", previous) == '{"clicks": {"0": 2, "1": 2}}'
+    since = messages.where("offset >= 2")  # what `read_messages` from those offsets returns
+    second = checked_progress(message_progress(since, bronze, quarantine, "clicks", previous), "run-2")
+    assert _by_partition(second) == {0: (3, 3, 1, 2, 1, 0, 1), 1: (4, 4, 1, 3, 2, 1, 1)}
+    previous = progress_from_rows(second.collect())["clicks"]
+    third = message_progress(messages.where("offset >= 4"), bronze, quarantine, "clicks", previous)
+    assert _by_partition(checked_progress(third, "run-3")) == {0: (3, 3, 1, 2, 0, 0, 0), 1: (4, 4, 1, 3, 0, 0, 0)}
+
+
+def test_a_message_lost_or_ingested_twice_within_an_update_fails_that_update(spark, messages):
+    parsed = parse_messages(messages, "clicks")
+    bronze = well_formed(parsed, "clicks").where(all_rules_hold("clicks"))
+    quarantine = quarantined_messages(parsed, "clicks")
+    first = message_progress(
+        messages, bronze.where("kafka_offset <= 1"), quarantine.where("kafka_offset <= 1"), "clicks"
+    )
+    previous = progress_from_rows(checked_progress(first, "run-1").collect())["clicks"]
+    since = messages.where("offset >= 2")
+    lost = quarantine.where("NOT (kafka_partition = 1 AND kafka_offset = 2)")  # within update 2's offsets
+    with pytest.raises(
+        Exception, match=r"reconciliation failed: source 'clicks': read 3 rows, kept 1 \+ quarantined 1 = 2"
+    ):
+        checked_progress(message_progress(since, bronze, lost, "clicks", previous), "run-2").collect()
+    twice = quarantine.unionByName(quarantine.where("kafka_partition = 0 AND kafka_offset = 2"))
+    with pytest.raises(
+        Exception, match=r"reconciliation failed: source 'clicks': read 3 rows, kept 1 \+ quarantined 3 = 4"
+    ):
+        checked_progress(message_progress(since, bronze, twice, "clicks", previous), "run-2").collect()
+    # Update 1's offsets are not read again: a duplicate among them does not fail update 2.
+    old_twice = quarantine.unionByName(quarantine.where("kafka_partition = 0 AND kafka_offset = 1"))
+    assert _by_partition(checked_progress(message_progress(since, bronze, old_twice, "clicks", previous), "run-2"))
 
 
 def test_landed_rows_become_json_messages_that_parse_back_to_the_same_rows(spark):

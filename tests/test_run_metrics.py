@@ -11,7 +11,11 @@ from carousel.pipeline.run_metrics import (
     ReconciliationError,
     SourceCounts,
     check_reconciled,
+    checked_progress,
+    landed_progress,
     new_run_id,
+    progress_from_rows,
+    progress_totals,
     reconciled,
     recorded_run,
     source_counts,
@@ -49,6 +53,33 @@ def test_reconciliation_frame_counts_each_source_and_fails_on_a_lost_row(spark):
         Exception, match=r"reconciliation failed: source 'orders': read 5 rows, kept 2 \+ quarantined 2 = 4"
     ):
         reconciled(counts, "run-1").collect()
+
+
+def test_running_totals_are_the_previous_ones_plus_each_updates_over_three_updates(spark):
+    previous = ()
+    seen = []
+    for run, landed in (("run-1", 10), ("run-2", 16), ("run-3", 16)):  # update 3 finds nothing new
+        raw = spark.range(landed).toDF("x")
+        kept, quarantined = raw.where("x % 4 != 0"), raw.where("x % 4 = 0")
+        progress = checked_progress(landed_progress(source_counts(raw, kept, quarantined, "orders"), previous), run)
+        [row] = progress.collect()
+        seen.append((row.run_id, row.update_rows_read, row.update_rows_kept, row.update_rows_quarantined))
+        before = previous[0] if previous else None
+        for name in ("read", "kept", "quarantined"):
+            earlier = getattr(before, f"rows_{name}", 0)
+            assert row[f"rows_{name}"] == earlier + row[f"update_rows_{name}"]
+        assert [tuple(one) for one in progress_totals(progress).collect()] == [
+            (run, "orders", row.rows_read, row.rows_kept, row.rows_quarantined)
+        ]
+        previous = progress_from_rows([row])["orders"]
+    assert seen == [("run-1", 10, 7, 3), ("run-2", 6, 5, 1), ("run-3", 0, 0, 0)]
+    assert (previous[0].rows_read, previous[0].rows_kept, previous[0].rows_quarantined) == (16, 12, 4)
+    raw = spark.range(20).toDF("x")  # update 4 loses one of its four new rows
+    counts = source_counts(raw, raw.where("x % 4 != 0 AND x != 17"), raw.where("x % 4 = 0"), "orders")
+    with pytest.raises(
+        Exception, match=r"reconciliation failed: source 'orders': read 4 rows, kept 2 \+ quarantined 1 = 3"
+    ):
+        checked_progress(landed_progress(counts, previous), "run-4").collect()
 
 
 def test_recorded_run_appends_success_and_failure(spark, tmp_path):

@@ -193,6 +193,8 @@ DESCRIBED_TABLES = {table.name: table for table in GOLD_TABLES}
 """The tables whose columns the lineage page describes one by one."""
 
 SOURCE_RECONCILIATION = "source_reconciliation"
+RECONCILIATION_PROGRESS = "reconciliation_progress"
+"""Per raw source (and Kafka partition): what the updates so far reconciled, where the next one starts."""
 RUN_METRICS = "run_metrics"
 CUSTOMER_ACTION_STATE = TableSpec(
     "customer_action_state",

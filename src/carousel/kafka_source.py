@@ -8,11 +8,14 @@ its raw value, like any row that breaks a rule, so reading a topic loses nothing
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Sequence
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel import contract
-from carousel.pipeline.run_metrics import source_counts
+from carousel.pipeline.run_metrics import Progress, previous_frame
 from carousel.pipeline.settings import KafkaSettings
 from carousel.quality import RAW_RECORD, RUN_ID, broken_rules, rule_holds
 from carousel.schemas import RAW_SCHEMAS
@@ -35,10 +38,16 @@ def read_messages_stream(spark: SparkSession, kafka: KafkaSettings, source: str)
     return spark.readStream.format("kafka").options(**kafka.reader_options(source)).load()
 
 
-def read_messages(spark: SparkSession, kafka: KafkaSettings, source: str) -> DataFrame:
-    """Every message the topic holds now, as a batch."""
-    options = {**kafka.reader_options(source), "startingOffsets": "earliest", "endingOffsets": "latest"}
+def read_messages(spark: SparkSession, kafka: KafkaSettings, source: str, starting: str | None = None) -> DataFrame:
+    """The messages the topic holds now, as a batch: every one, or from `starting` (a `startingOffsets` JSON) on."""
+    options = {**kafka.reader_options(source), "startingOffsets": starting or "earliest", "endingOffsets": "latest"}
     return spark.read.format("kafka").options(**options).load()
+
+
+def starting_offsets(topic: str, previous: Iterable[Progress]) -> str | None:
+    """`startingOffsets` of a batch read from each partition's first offset not reconciled yet; None without any."""
+    offsets = {str(one.kafka_partition): one.next_offset for one in previous if one.next_offset is not None}
+    return json.dumps({topic: offsets}, sort_keys=True) if offsets else None
 
 
 def _json_array_length_of(value: Column, suffix: str) -> Column:
@@ -123,27 +132,74 @@ def quarantined_messages(parsed: DataFrame, source: str, run_id: str | None = No
 def message_counts(messages: DataFrame, kept: DataFrame, quarantined: DataFrame, source: str) -> DataFrame:
     """One row as `run_metrics.source_counts`, over the offsets ingested so far that the topic still holds.
 
-    Per partition, read are the topic's messages from the earliest it still holds up to the last
-    offset that bronze or quarantine holds; kept and quarantined are counted within the same
-    offsets. A message lost or ingested twice unbalances them; one not yet ingested does not.
+    `message_progress` with no previous update: per partition, read are the topic's messages from
+    the earliest it still holds up to the last offset that bronze or quarantine holds; kept and
+    quarantined are counted within the same offsets. A message lost or ingested twice unbalances
+    them; one not yet ingested does not.
     """
-    keys = [_TOPIC, _PARTITION]
-    held = messages.select(
-        F.col("topic").alias(_TOPIC), F.col("partition").alias(_PARTITION), F.col("offset").alias(_OFFSET)
+    progress = message_progress(messages, kept, quarantined, source)
+    return progress.agg(
+        *(F.coalesce(F.sum(f"rows_{name}"), F.lit(0)).alias(f"rows_{name}") for name in ("read", "kept", "quarantined"))
+    ).select(F.lit(source).alias("source"), "*")
+
+
+def message_progress(
+    messages: DataFrame, kept: DataFrame, quarantined: DataFrame, source: str, previous: Sequence[Progress] = ()
+) -> DataFrame:
+    """Progress rows of a Kafka source (`run_metrics.PROGRESS_COLUMNS` but run_id), one per partition of its topic.
+
+    This update's offsets of a partition run from the first one the previous updates did not
+    reconcile (`previous`; without it, the earliest the topic holds) to the last one bronze or
+    quarantine holds. Read are the topic's messages at those offsets (`messages` need hold no
+    earlier ones: `read_messages` from `starting_offsets(previous)`), kept and quarantined the
+    rows of bronze and quarantine there: a message lost or ingested twice unbalances them, one
+    not ingested yet waits for a later update. Only the files bronze and quarantine wrote since
+    the lowest such offset are read (Delta skips the others by their offset statistics). The
+    totals are the previous ones plus this update's; a partition with nothing new keeps both.
+    """
+    partition, offset = F.col(_PARTITION), F.col(_OFFSET)
+    before = previous_frame(messages.sparkSession, previous).where(F.col("next_offset").isNotNull())
+    held = messages.select(F.col("partition").alias(_PARTITION), F.col("offset").alias(_OFFSET))
+    ingested = kept.select(_PARTITION, _OFFSET, F.lit(1).alias("is_kept")).unionByName(
+        quarantined.select(_PARTITION, _OFFSET, F.lit(0).alias("is_kept"))
     )
-    ingested = kept.select(*keys, _OFFSET).unionByName(quarantined.select(*keys, _OFFSET))
-    bounds = (
-        held.groupBy(*keys)
+    starts = [one.next_offset for one in previous if one.next_offset is not None]
+    if starts:
+        ingested = ingested.where(offset >= min(starts))
+    firsts = (
+        held.groupBy(_PARTITION)
         .agg(F.min(_OFFSET).alias("first_held"))
-        .join(ingested.groupBy(*keys).agg(F.max(_OFFSET).alias("last_ingested")), keys)
+        .join(before.select(_PARTITION, "next_offset"), _PARTITION, "full")
+        .select(_PARTITION, F.coalesce("next_offset", "first_held").alias("first"))
     )
+    new = ingested.join(F.broadcast(firsts), _PARTITION).where(offset >= F.col("first"))
+    took = new.groupBy(_PARTITION).agg(
+        F.max(_OFFSET).alias("last"),
+        F.sum("is_kept").alias("update_rows_kept"),
+        F.sum(1 - F.col("is_kept")).alias("update_rows_quarantined"),
+    )
+    bounds = F.broadcast(firsts.join(took.select(_PARTITION, "last"), _PARTITION))
+    read = (
+        held.join(bounds, _PARTITION)
+        .where(offset.between(F.col("first"), F.col("last")))
+        .groupBy(_PARTITION)
+        .agg(F.count(F.lit(1)).alias("update_rows_read"))
+    )
+    update = took.join(read, _PARTITION, "left").join(before, _PARTITION, "full")
 
-    def within(frame: DataFrame) -> DataFrame:
-        return frame.join(F.broadcast(bounds), keys).where(
-            F.col(_OFFSET).between(F.col("first_held"), F.col("last_ingested"))
-        )
+    def count(name: str) -> Column:
+        return F.coalesce(F.col(f"update_rows_{name}"), F.lit(0)).cast("bigint")
 
-    return source_counts(within(held), within(kept), within(quarantined), source)
+    return update.select(
+        F.lit(source).alias("source"),
+        partition.alias("kafka_partition"),
+        F.coalesce(F.col("last") + 1, F.col("next_offset")).alias("next_offset"),
+        *(
+            (F.coalesce(F.col(f"previous_{name}"), F.lit(0)) + count(name)).alias(f"rows_{name}")
+            for name in ("read", "kept", "quarantined")
+        ),
+        *(count(name).alias(f"update_rows_{name}") for name in ("read", "kept", "quarantined")),
+    )
 
 
 def messages_of(rows: DataFrame, source: str) -> DataFrame:

@@ -13,8 +13,9 @@ update and location), and only the keys a source needs are read from the configu
 
 from __future__ import annotations
 
+import logging
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,7 +23,17 @@ from pyspark.sql import types as T
 
 from carousel import contract, kafka_source
 from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions
-from carousel.pipeline.run_metrics import RUN_ID_KEY, process_run_id, reconciled, source_counts, union_all
+from carousel.pipeline.run_metrics import (
+    RUN_ID_KEY,
+    Progress,
+    checked_progress,
+    landed_progress,
+    process_run_id,
+    progress_from_rows,
+    progress_totals,
+    source_counts,
+    union_all,
+)
 from carousel.pipeline.settings import (
     DEFAULT_SOURCES,
     KAFKA_TOPIC_KEYS,
@@ -34,6 +45,8 @@ from carousel.quality import quarantine_rows
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source, read_source_stream
 
+log = logging.getLogger("carousel")
+
 TableReader = Callable[[str], DataFrame]
 """Reads a dataset of the pipeline by name: `spark.read.table` inside a pipeline run."""
 
@@ -43,6 +56,7 @@ ACTIONS_SILVER = contract.ACTIONS_SILVER.name
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
 SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION
+RECONCILIATION_PROGRESS = contract.RECONCILIATION_PROGRESS
 
 
 def settings_of(spark: SparkSession) -> PipelineSettings:
@@ -123,10 +137,11 @@ class RawInput:
         conformed_columns(raw, source)  # raises now, before the graph runs, on a broken contract
         return cls(spark, source, location, raw.schema)
 
-    def read(self) -> DataFrame:
-        """Every raw row landed so far (every message the topic holds), as a batch."""
+    def read(self, previous: Sequence[Progress] = ()) -> DataFrame:
+        """Every raw row landed so far, as a batch; from Kafka the messages the topic holds from `previous` on."""
         if self.kafka:
-            return kafka_source.read_messages(self.spark, self.kafka, self.source)
+            starting = kafka_source.starting_offsets(self.kafka.topics[self.source], previous)
+            return kafka_source.read_messages(self.spark, self.kafka, self.source, starting)
         return read_source(self.spark, self.location)
 
     def read_stream(self) -> DataFrame:
@@ -151,19 +166,61 @@ class RawInput:
             return kafka_source.quarantined_messages(self.read_stream(), self.source, run_id=run_id_of(self.spark))
         return quarantine_rows(self.read_stream(), self.source, self.schema, run_id=run_id_of(self.spark))
 
-    def counts(self, read: TableReader) -> DataFrame:
-        """One row: this source's rows read so far, kept (bronze) and quarantined (see `run_metrics.source_counts`)."""
+    def progress(self, read: TableReader, previous: Sequence[Progress] = ()) -> DataFrame:
+        """This source's progress rows: totals so far and this update's counts (see `reconciliation_progress`).
+
+        From Kafka, over the offsets this update ingested (`kafka_source.message_progress`); landed,
+        from the row counts now, which Delta answers from its file statistics, less the previous ones.
+        """
         kept, quarantined = read(BRONZE[self.source]), read(QUARANTINE[self.source])
         if self.kafka:
-            return kafka_source.message_counts(self.read(), kept, quarantined, self.source)
-        return source_counts(self.read(), kept, quarantined, self.source)
+            return kafka_source.message_progress(self.read(previous), kept, quarantined, self.source, previous)
+        return landed_progress(source_counts(self.read(), kept, quarantined, self.source), previous)
 
 
-def source_reconciliation(read: TableReader, raw_inputs: dict[str, RawInput]) -> DataFrame:
-    """One row per raw source: run id, rows read, kept (bronze), quarantined; fails when they do not add up."""
-    counts = [raw.counts(read) for raw in raw_inputs.values()]
-    run_id = run_id_of(next(iter(raw_inputs.values())).spark)
-    return reconciled(union_all(counts), run_id)
+def reconciliation_progress(
+    read: TableReader, raw_inputs: dict[str, RawInput], previous: Mapping[str, Sequence[Progress]] | None = None
+) -> DataFrame:
+    """Per raw source and Kafka partition: run id, where the next update starts, totals so far and this update's counts.
+
+    `previous` is what the previous update stored (`previous_progress`); without it every row
+    counts as this update's. Fails when a source's rows read in this update differ from its rows
+    kept plus quarantined in it (`run_metrics.checked_progress`).
+    """
+    previous = previous or {}
+    progress = union_all(raw.progress(read, previous.get(source, ())) for source, raw in raw_inputs.items())
+    return checked_progress(progress, run_id_of(next(iter(raw_inputs.values())).spark))
+
+
+def source_reconciliation(
+    read: TableReader, raw_inputs: dict[str, RawInput], previous: Mapping[str, Sequence[Progress]] | None = None
+) -> DataFrame:
+    """One row per raw source: run id, rows read, kept (bronze), quarantined so far; fails when this update's differ."""
+    return progress_totals(reconciliation_progress(read, raw_inputs, previous))
+
+
+def previous_progress(spark: SparkSession, raw_inputs: dict[str, RawInput]) -> dict[str, tuple[Progress, ...]]:
+    """What the previous update stored in `reconciliation_progress`, read when the pipeline file is imported.
+
+    Empty (every row then counts again, as in a first update) when there is none: a first update,
+    a full refresh, a killed run whose refresh emptied the table. A Kafka source's progress is
+    left out (its topic then read from the earliest offset) when a batch read from it fails now,
+    for example because the topic gained a partition.
+    """
+    try:
+        rows = spark.read.table(RECONCILIATION_PROGRESS).collect()
+    except Exception as error:  # no table yet, or one of another layout: reconcile from the start
+        log.info("no previous reconciliation progress (%s): every row counts as this update's", type(error).__name__)
+        return {}
+    progress = progress_from_rows(rows)
+    for source, raw in raw_inputs.items():
+        if raw.kafka and progress.get(source):
+            try:
+                raw.read(progress[source]).limit(1).collect()
+            except Exception as error:  # Spark's Kafka reader names no error class of its own
+                log.warning("reconciling %s from its earliest offset: %s", source, str(error).splitlines()[0])
+                del progress[source]
+    return progress
 
 
 _TO_ACTIONS = {"clicks": clicks_to_actions, "add_to_carts": add_to_carts_to_actions, "orders": orders_to_actions}

@@ -430,3 +430,20 @@ def test_a_draw_keeps_the_customers_traits_and_changes_their_rows(spark, small_r
     counts = [raw["clicks"].groupBy("customer_id").count() for raw in (small_raw, other)]
     joined = counts[0].join(counts[1].withColumnRenamed("count", "other"), "customer_id")
     assert joined.agg(F.corr("count", "other")).first()[0] > 0.8
+
+
+def test_next_day_follows_the_newest_day_with_a_valid_impression(spark, tmp_path):
+    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+
+    config = SyntheticConfig(customers=20, window_days=1, history_days=1, window_end="2025-06-30", dirty_rate=0.0)
+    for source, frame in generate_raw(spark, config).items():
+        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(tmp_path / source))
+    impressions = spark.read.format("delta").load(str(tmp_path / "impressions"))
+    # A newer partition holding only a broken row (no customer) does not count as a landed day.
+    broken = impressions.limit(1).select(
+        F.lit("2025-07-09").alias("dt"), "ranking_id", F.lit(None).cast("int").alias("customer_id"), "impressions",
+        EXTRA_COLUMN,
+    )  # fmt: skip
+    broken.write.format("delta").mode("append").partitionBy("dt").save(str(tmp_path / "impressions"))
+    day, _ = generate_next_day(spark, str(tmp_path), config)
+    assert day == "2025-07-01"

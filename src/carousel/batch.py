@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -125,6 +126,26 @@ def newest_impression_day(spark: SparkSession, impressions: str) -> str | None:
     return valid.agg(F.max("dt").alias("newest")).first()["newest"]
 
 
+def _newest_landed_day(spark: SparkSession, impressions: str) -> str | None:
+    """`newest_impression_day` of generated impressions, reading only their newest day partitions, not the history.
+
+    `carousel generate` partitions the impressions by `dt` (`dt=yyyy-MM-dd` folders): the days are
+    tried newest first, each partition read alone, until one holds a valid row. Without such
+    folders every row is read.
+    """
+    days = sorted((name[3:] for name in os.listdir(impressions) if _DAY_FOLDER.match(name)), reverse=True)
+    if not days:
+        return newest_impression_day(spark, impressions)
+    raw = read_source(spark, impressions, "impressions")
+    for day in days:
+        if not keep_valid(raw.where(F.col("dt") == day), "impressions").isEmpty():
+            return day
+    return None
+
+
+_DAY_FOLDER = re.compile(r"^dt=\d{4}-\d\d-\d\d$")
+
+
 def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[str, int]]:
     """Append one more day of synthetic raw data to the Delta tables under `out`: the day after the newest impressions.
 
@@ -142,7 +163,7 @@ def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[
     from carousel.synthetic import generate_raw
 
     impressions = os.path.join(out, "impressions")
-    newest = newest_impression_day(spark, impressions) if os.path.isdir(impressions) else None
+    newest = _newest_landed_day(spark, impressions) if os.path.isdir(impressions) else None
     if newest is None:
         raise NoDataYetError(f"no raw impressions with a valid day under {out}: run `carousel generate` first")
     day = (parse_day(newest) + dt.timedelta(days=1)).isoformat()

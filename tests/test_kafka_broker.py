@@ -1,13 +1,25 @@
-"""The local Kafka broker: it starts, serves the same address after a restart, keeps its messages, and fails clearly."""
+"""The local Kafka broker: it starts, serves the same address after a restart, keeps its messages, fails clearly.
+
+A batch produced again after a kill sends only what the topic did not get.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import time
 
 import pytest
 
 from carousel.errors import CarouselError
-from carousel.kafka_source import read_messages
+from carousel.kafka_source import messages_of, read_messages
 from carousel.pipeline import kafka_broker
-from carousel.pipeline.kafka_broker import KafkaBrokerError, LocalKafkaBroker, broker_jars
+from carousel.pipeline.kafka_broker import (
+    KafkaBrokerError,
+    LocalKafkaBroker,
+    broker_jars,
+    numbered_records,
+    send_batch,
+)
 
 
 def test_a_restarted_broker_serves_the_same_address_and_every_earlier_message(spark, tmp_path):
@@ -33,3 +45,35 @@ def test_missing_jars_without_maven_is_one_clear_error(tmp_path, monkeypatch):
         == f"the Kafka broker's jars are not in {missing}, and Maven (mvn) is not installed to fetch them"
     )
     assert isinstance(raised.value, CarouselError)
+
+
+def _clicks(spark):
+    at = dt.datetime(2025, 6, 30, 10, 0, tzinfo=dt.timezone.utc)
+    rows = [("2025-06-30", customer, 100 + customer % 3, at) for customer in range(1, 9)]
+    rows.append(rows[0])  # the same click twice: two messages, by design
+    return spark.createDataFrame(rows, "dt string, customer_id int, item_id int, click_time timestamp")
+
+
+def test_a_batch_sent_again_after_a_kill_sends_only_what_the_topic_did_not_get(spark, tmp_path):
+    rows, sending = _clicks(spark), tmp_path / "clicks.sending"
+    with LocalKafkaBroker(tmp_path / "kafka") as broker:
+        kafka = broker.settings()
+        # A killed first try of micro-batch 3: its mark written, three of its nine records sent, no commit.
+        sending.mkdir()
+        (sending / "3").write_text(str(time.time_ns() // 1_000_000))
+        (sending / "2").write_text("0")  # an earlier batch's mark: committed, so it goes
+        records = numbered_records(rows, "clicks", 3)
+        assert sorted(row.row for row in records.collect()) == ["3:1"] * 8 + ["3:2"]
+        first_three = records.orderBy("key", "row").limit(3).drop("row")
+        first_three.write.format("kafka").option("kafka.bootstrap.servers", kafka.bootstrap_servers).option(
+            "topic", "clicks"
+        ).save()
+        assert send_batch(rows, 3, "clicks", kafka, sending) == 6
+        assert send_batch(rows, 3, "clicks", kafka, sending) == 0  # killed after sending, before the commit
+        assert sorted(path.name for path in sending.iterdir()) == ["3"]
+        held = read_messages(spark, kafka, "clicks").selectExpr("CAST(value AS STRING)")
+        expected = messages_of(rows, "clicks").select("value")
+        assert sorted(row[0] for row in held.collect()) == sorted(row[0] for row in expected.collect())
+        # A new batch starts afresh: its rows are sent even though they equal earlier ones.
+        assert send_batch(rows.limit(1), 4, "clicks", kafka, sending) == 1
+        assert sorted(path.name for path in sending.iterdir()) == ["4"]

@@ -1,8 +1,9 @@
 """A real Apache Kafka broker on this machine (KRaft, one node, jars from Maven Central), and producing rows to it.
 
 `carousel pipeline --kafka` starts one, produces the landed clicks and add-to-carts it has not
-produced yet, runs the pipeline from the topics, and stops it. The broker keeps its log in the
-pipeline's work directory, so a later run finds every message of the earlier ones.
+produced yet (each row once, even across a kill), runs the pipeline from the topics, and stops
+it. The broker keeps its log in the pipeline's work directory, so a later run finds every message
+of the earlier ones.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from carousel import kafka_source
 from carousel.errors import CarouselError
@@ -213,24 +215,92 @@ class LocalKafkaBroker:
         return KafkaSettings(self.bootstrap_servers, dict(TOPICS))
 
 
+ROW_HEADER = "carousel.row"
+"""Kafka header of each produced message: which landed row it is, `<micro-batch>:<n>` (see `numbered_records`)."""
+_CLOCK_SLACK_MS = 60_000
+"""How far before a send's start the topic is searched for what that send got through (clocks of one machine)."""
+
+
+def numbered_records(rows: DataFrame, source: str, batch_id: int) -> DataFrame:
+    """Kafka records of the producer's micro-batch `batch_id`: key, value and a `ROW_HEADER` header, plus `row`.
+
+    `row` is `<batch_id>:<n>`, n numbering the rows of the batch with the same key and value: the
+    same batch read again (a rerun reads the same landed files) gets the same records, and rows
+    that are alike are alike, so which of them bears which number does not matter.
+    """
+    messages = kafka_source.messages_of(rows, source)
+    occurrence = F.row_number().over(Window.partitionBy("key", "value").orderBy("key"))
+    row = F.concat_ws(":", F.lit(str(batch_id)), occurrence.cast("string"))
+    header = F.struct(F.lit(ROW_HEADER).alias("key"), row.cast("binary").alias("value"))
+    return messages.select("key", "value", F.array(header).alias("headers"), row.alias("row"))
+
+
+def records_sent_since(spark: SparkSession, kafka: KafkaSettings, source: str, since_ms: int) -> DataFrame:
+    """Key, value and `row` (its `ROW_HEADER`) of the messages `source`'s topic got from `since_ms` (epoch ms) on."""
+    options = {
+        **kafka.reader_options(source),
+        "startingTimestamp": str(since_ms),
+        "startingOffsetsByTimestampStrategy": "latest",  # a partition with nothing since: none of it
+        "endingOffsets": "latest",
+        "includeHeaders": "true",
+    }
+    del options["startingOffsets"]
+    held = spark.read.format("kafka").options(**options).load()
+    row = F.filter("headers", lambda header: header["key"] == ROW_HEADER)[0]["value"].cast("string")
+    return held.select(F.col("key").cast("string"), F.col("value").cast("string"), row.alias("row"))
+
+
+def send_batch(rows: DataFrame, batch_id: int, source: str, kafka: KafkaSettings, sending: Path) -> int:
+    """Send the producer's micro-batch `batch_id` to `source`'s topic, each row once across kills; return how many sent.
+
+    Before the first send of a batch, the time is written to `sending/<batch_id>`. A batch sent
+    again finds that mark: the run before was killed before the stream committed the batch, so
+    the topic may hold some or all of it. Then only the records the topic did not get since the
+    mark are sent. Marks of earlier batches (committed, or this batch would not run) are removed.
+    """
+    spark = rows.sparkSession
+    records = numbered_records(rows, source, batch_id)
+    mark = sending / str(batch_id)
+    if mark.exists():
+        since = int(mark.read_text()) - _CLOCK_SLACK_MS
+        records = records.join(records_sent_since(spark, kafka, source, since), ["key", "value", "row"], "left_anti")
+    else:
+        sending.mkdir(parents=True, exist_ok=True)
+        mark.write_text(str(time.time_ns() // 1_000_000))
+    for earlier in sending.iterdir():
+        if earlier.name.isdigit() and int(earlier.name) < batch_id:
+            earlier.unlink()
+    records = records.drop("row").cache()
+    try:
+        sent = records.count()
+        records.write.format("kafka").option("kafka.bootstrap.servers", kafka.bootstrap_servers).option(
+            "topic", kafka.topics[source]
+        ).save()
+    finally:
+        records.unpersist()
+    return sent
+
+
 def produce_new_rows(spark: SparkSession, raw: str, source: str, kafka: KafkaSettings, checkpoint: Path) -> int:
-    """Produce the rows of the landed `raw` source not produced yet to `source`'s topic; return how many.
+    """Produce the rows of the landed `raw` source not produced yet to `source`'s topic, each once; return how many.
 
     A checkpointed stream remembers what it produced, so landing one more day and calling this
-    again produces that day only.
+    again produces that day only. A run killed while it sends sends on its rerun only what the
+    topic did not get (`send_batch`), so every landed row is in the topic exactly once.
     """
     rows = read_source_stream(spark, raw, read_source(spark, raw).schema)
+    sending = checkpoint.with_name(checkpoint.name + ".sending")
+    sent: list[int] = []
     query = (
-        kafka_source.messages_of(rows, source)
-        .writeStream.format("kafka")
-        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
-        .option("topic", kafka.topics[source])
+        rows.writeStream.foreachBatch(
+            lambda batch, batch_id: sent.append(send_batch(batch, batch_id, source, kafka, sending))
+        )
         .option("checkpointLocation", str(checkpoint))
         .trigger(availableNow=True)
         .start()
     )
     query.awaitTermination()
-    return sum(progress["numInputRows"] for progress in query.recentProgress)
+    return sum(sent)
 
 
 def produce_landed(spark: SparkSession, settings: PipelineSettings, pipeline: LocalPipeline) -> dict[str, int]:

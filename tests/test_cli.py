@@ -13,7 +13,8 @@ from reference import reference_examples
 from carousel import build_training_examples
 from carousel.batch import advance, build, generate
 from carousel.config import HistoryConfig
-from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.contract import CUSTOMER_ACTION_STATE, CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.engine import DAILY
 from carousel.gold import unpack_training_examples
 from carousel.quality import keep_valid
 from carousel.schemas import RAW_SCHEMAS
@@ -59,7 +60,7 @@ def test_generate_then_build_writes_the_training_data(spark, tmp_path):
         assert recorded[(name, "rows_quarantined")] == quarantines[name].count()
         assert {row.run_id for row in quarantines[name].select("run_id").distinct().collect()} == {run_id}
     assert recorded[(HISTORIES, "rows_written")] == histories.count()
-    assert recorded[(HISTORIES, "seconds")] > 0
+    assert recorded[("gold_step.days", "seconds")] > 0
     assert histories.where(F.size("actions") != 6).count() == 0
     assert histories.where(F.size("action_types") != 6).count() == 0
     assert histories.where(F.exists("action_types", lambda t: (t < 0) | (t > 3))).count() == 0
@@ -87,43 +88,37 @@ def _rows(df, day: str) -> list[tuple]:
 
 @pytest.mark.slow
 def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, caplog):
-    raw_dir, state, out, full = tmp_path / "raw", tmp_path / "state", tmp_path / "daily", tmp_path / "full"
+    raw_dir, out, full = tmp_path / "raw", tmp_path / "daily", tmp_path / "full"
     generate(spark, str(raw_dir), TINY)
     sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
     config = HistoryConfig(history_length=6, lookback_days=10)
     build(spark, sources, str(full), config)
-    first, second, third = (
-        TINY.window_start.isoformat(),
-        *((TINY.window_start + dt.timedelta(days=offset)).isoformat() for offset in (1, 2)),
-    )
-    day_before = (TINY.window_start - dt.timedelta(days=1)).isoformat()
+    first, second, third = ((TINY.window_start + dt.timedelta(days=offset)).isoformat() for offset in (0, 1, 2))
 
+    build(spark, sources, str(out), config, first, first)  # the first day from the whole history
     with caplog.at_level(logging.INFO, logger="carousel"):
-        advance(spark, sources, str(state), str(out), day_before, config)
-        advance(spark, sources, str(state), str(out), first, config)
-        written = advance(spark, sources, str(state), str(out), second, config)
-        rerun = advance(spark, sources, str(state), str(out), second, config)
+        advance(spark, sources, str(out), first, config)
+        written = advance(spark, sources, str(out), second, config)
+        daily_paths = sum(f"gold: {DAILY}:" in message for message in caplog.messages)
+        rerun = advance(spark, sources, str(out), second, config)
 
-    assert sum("from the whole history done" in message for message in caplog.messages) == 1  # the first run only
+    assert daily_paths == 2  # each day from the day before's state
     assert rerun == written and written[HISTORIES] > 0 and written[EXAMPLES] == written[HISTORIES]
-    states = spark.read.format("delta").load(str(state))
-    assert sorted(r.as_of.isoformat() for r in states.select("as_of").distinct().collect()) == [
-        day_before,
-        first,
-        second,
-        third,
-    ]
     for table in (HISTORIES, EXAMPLES):
         daily = spark.read.format("delta").load(str(out / table))
         expected = spark.read.format("delta").load(str(full / table))
         for day in (first, second, third):
             assert _rows(daily, day) == _rows(expected, day), (table, day)
         assert daily.count() == expected.count()
+    # One state, one row per customer, as of the newest day: what a build of the same days keeps.
+    for table in (CUSTOMER_ACTION_STATE.name, "actions_silver", "impressions_bronze"):
+        daily = sorted(map(repr, spark.read.format("delta").load(str(out / table)).collect()))
+        assert daily == sorted(map(repr, spark.read.format("delta").load(str(full / table)).collect())), table
 
 
 def test_advance_names_a_bad_day(spark, tmp_path):
     with pytest.raises(ValueError, match="'2025-02-30'"):
-        advance(spark, {}, str(tmp_path / "state"), str(tmp_path / "out"), "2025-02-30", HistoryConfig())
+        advance(spark, {}, str(tmp_path / "out"), "2025-02-30", HistoryConfig())
 
 
 def _train_a_few_steps(table: str, days: list[str]) -> dict:
@@ -134,13 +129,14 @@ def _train_a_few_steps(table: str, days: list[str]) -> dict:
 
 @pytest.mark.slow
 def test_the_loader_trains_on_what_build_and_advance_write(spark, tmp_path):
-    raw_dir, state, daily, full = tmp_path / "raw", tmp_path / "state", tmp_path / "daily", tmp_path / "full"
+    raw_dir, daily, full = tmp_path / "raw", tmp_path / "daily", tmp_path / "full"
     generate(spark, str(raw_dir), TINY)
     sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
     config = HistoryConfig(history_length=6, lookback_days=10)
     build(spark, sources, str(full), config)
-    first = TINY.window_start.isoformat()
-    advance(spark, sources, str(state), str(daily), (TINY.window_start - dt.timedelta(days=1)).isoformat(), config)
+    first, second = (TINY.window_start + dt.timedelta(days=offset) for offset in (0, 1))
+    build(spark, sources, str(daily), config, first.isoformat(), first.isoformat())
+    advance(spark, sources, str(daily), first.isoformat(), config)
     for out in (full, daily):
-        result = _train_a_few_steps(str(out / EXAMPLES), [first])
+        result = _train_a_few_steps(str(out / EXAMPLES), [second.isoformat()])
         assert result["steps"] == 3 and result["sequences"] == 3 * 16, out.name

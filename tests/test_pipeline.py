@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 
 from carousel import build_training_examples
 from carousel.actions import unify_actions
-from carousel.batch import build, generate, generate_next_day
+from carousel.batch import advance, build, generate, generate_next_day
 from carousel.config import HistoryConfig
+from carousel.contract import CUSTOMER_ACTION_STATE, GOLD_PROGRESS
 from carousel.gold import unpack_training_examples
 from carousel.pipeline.datasets import (
     ACTIONS_SILVER,
@@ -139,16 +140,23 @@ def test_gold_holds_the_rolling_window_and_equals_the_core_functions(spark, dail
 
 
 @pytest.mark.slow
-def test_carousel_build_writes_the_pipelines_goldrows_of(spark, daily_updates, tmp_path):
+def test_carousel_build_and_advance_write_the_pipelines_gold_and_state(spark, daily_updates, tmp_path):
+    """One engine: the pipeline's gold task, `carousel build` (a backfill) and `carousel advance` (the daily path)."""
     pipeline = daily_updates["pipeline"]
     sources = {source: str(pipeline.work_dir.parent / "raw" / source) for source in RAW_SOURCES}
-    build(spark, sources, str(tmp_path / "gold"), HISTORY, *SECOND_WINDOW)
-    for table in (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD):
-        built = spark.read.format("delta").load(str(tmp_path / "gold" / table))
-        published = spark.read.format("delta").load(str(pipeline.table_path(table)))
-        assert built.columns == published.columns, table
-        assert rows_of(built) == rows_of(published)
-        assert built.count() > 0, table
+    build(spark, sources, str(tmp_path / "built"), HISTORY, *SECOND_WINDOW)
+    build(spark, sources, str(tmp_path / "advanced"), HISTORY, *FIRST_WINDOW)
+    advance(spark, sources, str(tmp_path / "advanced"), FIRST_WINDOW[-1], HISTORY, WINDOW_DAYS)
+    for out in ("built", "advanced"):
+        for table in (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD, CUSTOMER_ACTION_STATE.name):
+            built = spark.read.format("delta").load(str(tmp_path / out / table))
+            published = spark.read.format("delta").load(str(pipeline.table_path(table)))
+            assert built.columns == published.columns, (out, table)
+            assert rows_of(built) == rows_of(published), (out, table)
+            assert built.count() > 0, (out, table)
+    progress = spark.read.format("delta").load(str(tmp_path / "advanced" / GOLD_PROGRESS.name))
+    newest = progress.orderBy(F.col("finished_at").desc()).first()
+    assert (newest.days_built, newest.state_as_of.isoformat()) == ([NEXT_DAY], NEXT_DAY)  # one day from the state
 
 
 @pytest.mark.slow
@@ -181,3 +189,23 @@ def test_a_killed_update_leaves_the_published_tables_and_the_rerun_completes(spa
         stored = spark.read.format("delta").load(str(pipeline.table_path(table)))
         assert daily_updates["killed"][table] == without_run_id(first[table], stored.columns), table
         assert rows_of(read_published(spark, pipeline, table)) == second[table], table
+
+
+@pytest.mark.slow
+def test_the_summary_counts_each_updates_own_quarantined_rows_per_rule_and_no_nan(spark, daily_updates):
+    pipeline = daily_updates["pipeline"]
+    quarantines = {
+        source: spark.read.format("delta").load(str(pipeline.table_path(QUARANTINE[source]))) for source in RAW_SOURCES
+    }
+    for summary in daily_updates["summaries"]:
+        expected = {}
+        for source, quarantine in quarantines.items():
+            rules = quarantine.where(F.col("run_id") == summary.run_id).select(F.explode("broken_rules").alias("rule"))
+            expected.update({(source, row["rule"]): row["count"] for row in rules.groupBy("rule").count().collect()})
+        assert summary.quarantined_by_rule == expected
+        assert "nan" not in "\n".join(summary.lines())
+    # Update 2 does not count update 1's quarantined rows again.
+    first_summary, second_summary = daily_updates["summaries"]
+    every_rule_broken = sum(quarantine.select(F.explode("broken_rules")).count() for quarantine in quarantines.values())
+    assert sum(first_summary.quarantined_by_rule.values()) > 0
+    assert sum(second_summary.quarantined_by_rule.values()) < every_rule_broken

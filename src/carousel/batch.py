@@ -308,7 +308,6 @@ def advance(
         }
         _ingest(spark, one_day, out, record, days)
         report = build_gold(spark, GoldTables.under(out), Window(days=window_days, end=next_day), config)
-        log.info("gold: %s: built %s", report.path, ", ".join(report.days_built) or "no day")
         record.seconds.update(report.seconds)
         record.rows_written.update(report.rows_written)
     return dict(record.rows_written)

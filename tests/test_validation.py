@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from builders import at, day, raw_frames
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from carousel import HistoryConfig
 from carousel.actions import unify_actions
+from carousel.contract import GOLD_PROGRESS
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples, unpack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.storage import qualified_name
 from carousel.pipeline.validation import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
@@ -21,13 +24,16 @@ from carousel.pipeline.validation import (
     InvariantFailure,
     build_parser,
     check_gold,
+    days_built_last,
     gold_violations,
     leakage_violations,
     main,
+    only_days,
     schema_problems,
     training_examples_violations,
     validate_gold,
 )
+from carousel.storage import qualified_name
 
 HISTORIES_DDL = "dt string, customer_id int, actions array<int>, action_types array<tinyint>"
 TRAINING_DDL = (
@@ -267,3 +273,45 @@ def test_the_cli_rejects_a_non_positive_history_length(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--history-length", "0"])
     assert "history_length must be a whole number from 1 to 1,000,000, got 0" in capsys.readouterr().err
+
+
+def test_only_days_keeps_those_days_and_the_actions_their_customers_histories_can_reach(gold):
+    newest = only_days(gold, ["2025-03-11"], lookback_days=30)
+    assert {row.dt for row in newest[CUSTOMER_HISTORIES_GOLD].collect()} == {"2025-03-11"}
+    # Customers 1 and 2 showed up on the 11th: all their actions are of days before it.
+    assert sorted(row.item_id for row in newest[ACTIONS_SILVER].collect()) == [11, 12, 13, 14, 15, 21]
+    first = only_days(gold, ["2025-03-10"], lookback_days=30)
+    # Only customer 1 showed up on the 10th; of its actions, those of the 10th itself cannot count.
+    assert sorted(row.item_id for row in first[ACTIONS_SILVER].collect()) == [11, 14, 15]
+    assert sorted(
+        row.item_id for row in only_days(gold, ["2025-03-10"], lookback_days=2)[ACTIONS_SILVER].collect()
+    ) == [
+        11,
+        14,
+    ]
+
+
+def test_the_daily_check_reads_the_days_the_newest_gold_step_built(spark, gold, capsys):
+    # The 10th is broken (a history one entry short); the newest step built only the 11th.
+    histories = gold[CUSTOMER_HISTORIES_GOLD]
+    broken = histories.withColumn(
+        "action_types",
+        F.when(F.col("dt") == "2025-03-10", F.slice("action_types", 1, 2)).otherwise(F.col("action_types")),
+    )
+    views = {**gold, CUSTOMER_HISTORIES_GOLD: broken}
+    progress = spark.createDataFrame(
+        [(dt.datetime(2025, 3, 12, 1), ["2025-03-10", "2025-03-11"]), (dt.datetime(2025, 3, 12, 2), ["2025-03-11"])],
+        "finished_at timestamp, days_built array<string>",
+    )
+    for name, frame in {**views, GOLD_PROGRESS.name: progress}.items():
+        frame.createOrReplaceTempView(name)
+    try:
+        assert days_built_last(spark, None, None) == ["2025-03-11"]
+        main(["--history-length", "3", "--lookback-days", "30"])
+        assert "keep every invariant" in capsys.readouterr().out
+        with pytest.raises(SystemExit) as raised:
+            main(["--history-length", "3", "--lookback-days", "30", "--all-days"])
+        assert "(2025-03-10, 1)" in str(raised.value.code) and "'action_types_length'" in str(raised.value.code)
+    finally:
+        for name in (*views, GOLD_PROGRESS.name):
+            spark.catalog.dropTempView(name)

@@ -22,6 +22,7 @@ five example keys for each broken one.
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -35,12 +36,15 @@ from carousel.console import add_verbose_option, configure_logging, knob, parse_
 from carousel.contract import ORDER, PADDING
 from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
-from carousel.storage import qualified_name
+from carousel.storage import qualified_name, table_exists
+
+log = logging.getLogger("carousel")
 
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
 TRAINING_EXAMPLES_VIEW = contract.TRAINING_EXAMPLES.name
 ACTIONS_SILVER = contract.ACTIONS_SILVER.name
+GOLD_PROGRESS = contract.GOLD_PROGRESS.name
 SHOWN_COLUMNS = tuple(column.name for column in contract.SHOWN_COLUMNS)
 
 EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
@@ -281,6 +285,17 @@ def summarize(table: str, violations: DataFrame) -> list[InvariantFailure]:
     return failures
 
 
+def _check_schemas(tables: Mapping[str, DataFrame]) -> None:
+    """Raise `GoldValidationError` naming every missing or mistyped column of `tables`."""
+    schema_failures = [
+        InvariantFailure(name, "schema", len(problems), detail="; ".join(problems))
+        for name, frame in tables.items()
+        if (problems := schema_problems(frame, EXPECTED_COLUMNS[name]))
+    ]
+    if schema_failures:
+        raise GoldValidationError(schema_failures)
+
+
 def check_gold(tables: Mapping[str, DataFrame], history_length: int, lookback_days: int | None = None) -> None:
     """Raise `GoldValidationError` naming every broken invariant of the given gold tables.
 
@@ -296,14 +311,8 @@ def check_gold(tables: Mapping[str, DataFrame], history_length: int, lookback_da
     if unknown or missing:
         raise ValueError(f"check_gold needs {REQUIRED_TABLES}, may take {OPTIONAL_TABLES}; got {sorted(tables)}")
 
-    schema_failures = [
-        InvariantFailure(name, "schema", len(problems), detail="; ".join(problems))
-        for name, frame in tables.items()
-        if (problems := schema_problems(frame, EXPECTED_COLUMNS[name]))
-    ]
-    if schema_failures:
-        # The row checks would only fail on the same missing or mistyped columns.
-        raise GoldValidationError(schema_failures)
+    # The row checks would only fail on the same missing or mistyped columns.
+    _check_schemas(tables)
 
     histories = gold_violations(
         tables[CUSTOMER_HISTORIES_GOLD], history_length, tables.get(ACTIONS_SILVER), lookback_days
@@ -314,12 +323,41 @@ def check_gold(tables: Mapping[str, DataFrame], history_length: int, lookback_da
         raise GoldValidationError(failures)
 
 
+def only_days(tables: Mapping[str, DataFrame], days: Sequence[str], lookback_days: int | None) -> dict[str, DataFrame]:
+    """The rows of `tables` the checks of impression days `days` read: their gold rows and their customers' actions.
+
+    Its cost grows with the customers of those days, not with the history: actions_silver is cut
+    to those customers and to the days their histories can reach.
+    """
+    kept = {name: frame.where(F.col("dt").isin(list(days))) for name, frame in tables.items() if name != ACTIONS_SILVER}
+    if ACTIONS_SILVER in tables and days:
+        customers = kept[CUSTOMER_HISTORIES_GOLD].select("customer_id").distinct()
+        first = F.to_date(F.lit(min(days)))
+        earliest = F.date_sub(first, lookback_days) if lookback_days is not None else None
+        actions = tables[ACTIONS_SILVER].where(F.col("action_day") < F.to_date(F.lit(max(days))))
+        actions = actions.where(F.col("action_day") >= earliest) if earliest is not None else actions
+        kept[ACTIONS_SILVER] = actions.join(customers, "customer_id", "left_semi")
+    elif ACTIONS_SILVER in tables:
+        kept[ACTIONS_SILVER] = tables[ACTIONS_SILVER].limit(0)
+    return kept
+
+
+def days_built_last(spark: SparkSession, catalog: str | None, schema: str | None) -> list[str] | None:
+    """The impression days the newest gold step built (`gold_progress`), or None where no step has recorded any."""
+    location = qualified_name(catalog, schema, GOLD_PROGRESS)
+    if not table_exists(spark, location):
+        return None
+    newest = spark.table(location).orderBy(F.col("finished_at").desc()).first()
+    return sorted(newest["days_built"]) if newest is not None and "days_built" in newest.asDict() else None
+
+
 def validate_gold(
     spark: SparkSession,
     catalog: str | None,
     schema: str | None,
     history_length: int,
     lookback_days: int | None = None,
+    days: Sequence[str] | None = None,
 ) -> None:
     """Read the pipeline's gold tables (and actions_silver) and raise `GoldValidationError` if any invariant breaks.
 
@@ -329,6 +367,7 @@ def validate_gold(
         schema: the pipeline's schema; empty for the session's current one (or temp views).
         history_length: N, the pipeline's history length.
         lookback_days: the pipeline's lookback; tightens the leakage bound when given.
+        days: check only these impression days (`days_built_last`: what the update built); None: every day.
     """
     from pyspark.errors import AnalysisException
 
@@ -350,6 +389,10 @@ def validate_gold(
         tables[name] = frame
     if unreadable:
         raise GoldValidationError(unreadable)
+    _check_schemas(tables)  # before the days are picked, by the `dt` column
+    if days is not None:
+        log.info("checking the gold days %s", ", ".join(days) or "(none: the update built no day)")
+        tables = only_days(tables, days, lookback_days)
     check_gold(tables, history_length, lookback_days)
 
 
@@ -367,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=knob("lookback_days"),
         default=None,
         help="the pipeline's lookback (tightens the leakage bound)",
+    )
+    parser.add_argument(
+        "--all-days",
+        action="store_true",
+        help="check every day of the gold tables, not only the days the newest gold step built (the default)",
     )
     add_verbose_option(parser)
     return parser
@@ -389,7 +437,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def validate() -> None:
         spark = SparkSession.builder.getOrCreate()
-        validate_gold(spark, args.catalog, args.schema, args.history_length, args.lookback_days)
+        days = None if args.all_days else days_built_last(spark, args.catalog, args.schema)
+        validate_gold(spark, args.catalog, args.schema, args.history_length, args.lookback_days, days)
 
     # A failed validation exits 1, which fails the job task.
     run_command("carousel-validate", validate, args.verbose)

@@ -12,9 +12,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
+from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.examples import explode_impressions, impressions_in_window
-from carousel.history import build_histories, customer_days, padded_history
+from carousel.history import customer_days, padded_history
 from carousel.schemas import DAY_FORMAT
 from carousel.storage import RAW_SOURCES, read_source, write_delta
 
@@ -24,12 +25,12 @@ def read_raw(spark: SparkSession, raw_dir: str) -> dict[str, DataFrame]:
     return {name: read_source(spark, os.path.join(raw_dir, name)) for name in RAW_SOURCES}
 
 
-def project_build(raw: dict[str, DataFrame], out: str, config: HistoryConfig, from_dt: str | None = None) -> None:
-    """The project's gold: `customer_histories` (per dt and customer) and `shown_items`, as `carousel build` writes."""
-    impressions = impressions_in_window(raw["impressions"], from_dt, None)
-    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-    write_delta(build_histories(actions, customer_days(impressions), config), os.path.join(out, "customer_histories"))
-    write_delta(explode_impressions(impressions), os.path.join(out, "shown_items"))
+def project_build(
+    spark: SparkSession, raw_dir: str, out: str, config: HistoryConfig, from_dt: str | None = None
+) -> None:
+    """The project's gold, as `carousel build` writes it: quarantine, bronze and silver, then the gold engine."""
+    sources = {name: os.path.join(raw_dir, name) for name in RAW_SOURCES}
+    build(spark, sources, out, config, from_dt)
 
 
 def _projected_actions(raw: dict[str, DataFrame]) -> DataFrame:
@@ -96,7 +97,7 @@ def baseline_histories(actions: DataFrame, days: DataFrame, config: HistoryConfi
 
 
 def baseline_build(raw: dict[str, DataFrame], out: str, config: HistoryConfig, from_dt: str | None = None) -> None:
-    """The common approach's gold, in the same two tables as `project_build`."""
+    """The common approach's gold: histories per customer-day and the shown items."""
     impressions = impressions_in_window(raw["impressions"], from_dt, None)
     actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
     histories = baseline_histories(actions, customer_days(impressions), config)

@@ -166,7 +166,7 @@ def measure_case(case: Case, data_dir: Path, work_dir: Path, shuffle_partitions:
     costs = []
     if case.approach == "project":
         with measured(spark, str(out)) as cost:
-            project_build(raw, str(out), history, from_dt)
+            project_build(spark, str(raw_dir(data_dir, case.scale)), str(out), history, from_dt)
         costs.append(("build", cost))
     elif case.approach == "floor":
         with measured(spark, str(out)) as cost:
@@ -177,7 +177,7 @@ def measure_case(case: Case, data_dir: Path, work_dir: Path, shuffle_partitions:
             baseline_build(raw, str(out), history, from_dt)
         costs.append(("build", cost))
     elif case.approach == "incremental":
-        costs += _incremental_steps(spark, raw, out, config, history)
+        costs += _incremental_steps(spark, raw_dir(data_dir, case.scale), out, config, history)
     else:
         raise ValueError(f"unknown approach {case.approach!r}; choose from {', '.join(APPROACHES)}")
     peaks = memory_peaks(spark)
@@ -192,33 +192,18 @@ def measure_case(case: Case, data_dir: Path, work_dir: Path, shuffle_partitions:
     return records
 
 
-def _incremental_steps(spark, raw, out: Path, config: SyntheticConfig, history) -> list:
-    """Full state rebuild as of the window's last day - 1, then one incremental day that reaches the last day."""
+def _incremental_steps(spark, raw: Path, out: Path, config: SyntheticConfig, history) -> list:
+    """`carousel build` of the window's last day - 1 (the state from the whole history), then `carousel advance`."""
     from benchmarks.metrics import measured
-    from carousel.actions import unify_actions
-    from carousel.examples import impressions_in_window
-    from carousel.history import customer_days
-    from carousel.incremental import advance_state, histories_from_state, initial_state
-    from carousel.storage import write_delta
+    from carousel.batch import advance, build
+    from carousel.storage import RAW_SOURCES
 
-    last_day = config.window_end
-    day_before = (dt.date.fromisoformat(last_day) - dt.timedelta(days=1)).isoformat()
-    actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
-    state_before, state_after = str(out / "state_before"), str(out / "state_after")
-    with measured(spark, state_before) as full:
-        write_delta(initial_state(actions, day_before, history), state_before, None)
-    # Only day D's partitions are read: the raw sources are partitioned by their day columns.
-    day_actions = unify_actions(
-        raw["clicks"].where(f"dt = '{day_before}'"),
-        raw["add_to_carts"].where(f"dt = '{day_before}'"),
-        raw["orders"].where(f"order_date = DATE '{day_before}'"),
-    )
-    days = customer_days(impressions_in_window(raw["impressions"], last_day, last_day))
+    sources = {name: str(raw / name) for name in RAW_SOURCES}
+    day_before = (dt.date.fromisoformat(config.window_end) - dt.timedelta(days=1)).isoformat()
+    with measured(spark, str(out)) as full:
+        build(spark, sources, str(out), history, day_before, day_before)
     with measured(spark, str(out)) as incremental:
-        stored = spark.read.format("delta").load(state_before)
-        write_delta(advance_state(stored, day_actions, day_before, history), state_after, None)
-        advanced = spark.read.format("delta").load(state_after)
-        write_delta(histories_from_state(advanced, days, history), str(out / "customer_histories"))
+        advance(spark, sources, str(out), day_before, history)
     incremental.output_bytes -= full.output_bytes
     return [("state rebuild", full), ("incremental day", incremental)]
 

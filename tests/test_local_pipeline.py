@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from carousel.pipeline.local import LocalPipeline, PipelineRunError, RunSummary, start_failure
+from carousel.pipeline.local import LocalPipeline, PipelineRunError, RunSummary, resolved_jars, start_failure
 from carousel.spark import delta_package, kafka_package
 
 TINY_VIEW = """from pyspark import pipelines as dp
@@ -35,6 +35,19 @@ def test_spark_loads_the_kafka_package_only_for_a_run_that_reads_a_topic(tmp_pat
     assert _spark_defaults(pipeline)["spark.jars.packages"] == delta_package()
     pipeline.write_spark_defaults("1g", 2, kafka=True)
     assert _spark_defaults(pipeline)["spark.jars.packages"] == f"{delta_package()},{kafka_package()}"
+
+
+@pytest.mark.local_only
+def test_a_run_is_handed_the_jars_this_session_resolved_instead_of_resolving_them_again(spark, tmp_path):
+    jars = resolved_jars(spark, kafka=True)  # the test session loads Delta and Kafka
+    names = {Path(jar).name for jar in jars}
+    assert any(name.startswith("io.delta_delta-spark_") for name in names), names
+    assert any(name.startswith("org.apache.spark_spark-sql-kafka-0-10_") for name in names), names
+    assert all(Path(jar).is_file() for jar in jars)
+    pipeline = LocalPipeline(tmp_path)
+    pipeline.write_spark_defaults("1g", 2, jars=jars)
+    assert _spark_defaults(pipeline)["spark.jars"] == ",".join(jars)
+    assert "spark.jars.packages" not in _spark_defaults(pipeline)
 
 
 def test_each_run_binds_a_port_the_system_picks(tmp_path):
@@ -77,7 +90,7 @@ def test_a_table_without_a_flow_time_shows_a_dash_not_nan():
     assert "nan" not in "\n".join(lines)
 
 
-def _tiny(root: Path, port: int = 0) -> LocalPipeline:
+def _tiny(root: Path, port: int = 0, jars: list[str] | None = None) -> LocalPipeline:
     """A pipeline under `root` of one materialized view, its Spark settings written (the server binding `port`)."""
     pipeline = LocalPipeline(root)
     transformations = root / "transformations"
@@ -97,7 +110,7 @@ def _tiny(root: Path, port: int = 0) -> LocalPipeline:
         )
         + "\n"
     )
-    pipeline.write_spark_defaults("1g", 2, port=port)
+    pipeline.write_spark_defaults("1g", 2, port=port, jars=jars)
     return pipeline
 
 
@@ -109,16 +122,20 @@ def _outcome(pipeline: LocalPipeline) -> dict[str, float] | str:
 
 
 @pytest.fixture(scope="module")
-def runs_at_once(tmp_path_factory) -> dict:
-    """Three tiny pipelines started together: two free to bind, one whose port another program holds."""
+def runs_at_once(spark, tmp_path_factory) -> dict:
+    """Three tiny pipelines started together: two free to bind, one whose port another program holds.
+
+    The two handed the jars this session resolved, the third resolving Spark's packages itself.
+    """
     root = tmp_path_factory.mktemp("runs_at_once")
+    jars = resolved_jars(spark)
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
         pipelines = {
-            "first": _tiny(root / "first"),
-            "second": _tiny(root / "second"),
+            "first": _tiny(root / "first", jars=jars),
+            "second": _tiny(root / "second", jars=jars),
             "port_taken": _tiny(root / "port_taken", port=port),
         }
         with ThreadPoolExecutor(len(pipelines)) as pool:

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,12 +56,22 @@ from carousel.pipeline.settings import (
     WINDOW_START_KEY,
     PipelineSettings,
 )
-from carousel.spark import LOCAL_DELTA_DEFAULTS, spark_packages
+from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, spark_packages
 from carousel.storage import absolute_if_local, table_version
 
 log = logging.getLogger("carousel")
 
 TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
+_SESSION_VARIABLES = frozenset(
+    {
+        "PYSPARK_GATEWAY_PORT",
+        "PYSPARK_GATEWAY_SECRET",
+        "SPARK_REMOTE",
+        "SPARK_LOCAL_REMOTE",
+        "SPARK_CONNECT_MODE_ENABLED",
+    }
+)
+"""What pyspark keeps in the environment of a process with a Spark session of its own."""
 SPARK_PIPELINES_MAIN = Path(__file__).resolve().with_name("spark_pipelines_main.py")
 """What the runner starts where `spark-pipelines` starts pyspark's CLI: the same CLI, on a port of its own."""
 PIPELINE_NAME = "carousel_training_input"
@@ -172,16 +183,24 @@ class LocalPipeline:
         return self.spec
 
     def write_spark_defaults(
-        self, driver_memory: str, shuffle_partitions: int, *, kafka: bool = False, port: int = 0
+        self,
+        driver_memory: str,
+        shuffle_partitions: int,
+        *,
+        kafka: bool = False,
+        port: int = 0,
+        jars: Sequence[str] | None = None,
     ) -> Path:
         """Write the static Spark settings the pipeline's local Spark Connect server starts with.
 
-        Spark's Kafka package is loaded only with `kafka` (the run reads a topic). The server binds
-        `port`; 0, the default, is a port the system picks, so runs side by side never collide (see
-        `spark_pipelines_main`).
+        Spark's Kafka package is loaded only with `kafka` (the run reads a topic). `jars`, the files
+        of those packages already resolved (`resolved_jars`), spare the run Ivy's resolution. The
+        server binds `port`; 0, the default, is a port the system picks, so runs side by side never
+        collide (see `spark_pipelines_main`).
         """
+        packages = {"spark.jars": ",".join(jars)} if jars else {"spark.jars.packages": spark_packages(kafka=kafka)}
         settings = {
-            "spark.jars.packages": spark_packages(kafka=kafka),
+            **packages,
             "spark.connect.grpc.binding.port": str(port),
             "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
             "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -210,14 +229,19 @@ class LocalPipeline:
         cores: int = 2,
         driver_memory: str = "6g",
         shuffle_partitions: int = 8,
+        jars: Sequence[str] | None = None,
     ) -> dict[str, float]:
         """Run the whole pipeline once as run `run_id`; return seconds per flow (dataset).
+
+        `jars`: the Delta (and, for a run that reads a topic, Kafka) jar files, already resolved
+        (`resolved_jars`); None: the run resolves the packages itself.
 
         Raises:
             PipelineRunError: the run failed.
         """
         self.write_spec(settings, run_id)
-        self.write_spark_defaults(driver_memory, shuffle_partitions, kafka=settings.kafka is not None)
+        kafka = settings.kafka is not None
+        self.write_spark_defaults(driver_memory, shuffle_partitions, kafka=kafka, jars=jars)
         return self.run_spec(cores)
 
     def run_spec(self, cores: int = 2) -> dict[str, float]:
@@ -228,20 +252,19 @@ class LocalPipeline:
                 could not bind its port, a pipeline file failed to import), the headline says why.
         """
         bin_dir = str(Path(sys.executable).parent)
-        # spark-pipelines finds Spark through the `python` on PATH: make it this environment's.
+        # Spark's Python workers are the `python` on PATH: make it this environment's. This process's
+        # own Spark (its gateway, a remote it set) is none of the run's business.
+        inherited = {key: value for key, value in os.environ.items() if key not in _SESSION_VARIABLES}
         environment = dict(
-            os.environ,
+            inherited,
             SPARK_CONF_DIR=str(self.conf_dir.resolve()),
+            SPARK_REMOTE=f"local[{cores}]",
             PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
         )
         spec = str(self.spec.resolve())
-        # What `spark-pipelines` runs, with this project's entry in place of pyspark's CLI: a port per run.
-        command = [
-            str(Path(bin_dir) / "spark-class"),
-            "org.apache.spark.deploy.SparkPipelines",
-            str(SPARK_PIPELINES_MAIN),
-            *("--remote", f"local[{cores}]", "run", "--spec", spec),
-        ]
+        # What `spark-pipelines --remote local[n] run` runs in the end, without its launcher JVM (a JVM
+        # start and an Ivy resolution that only start Python): pyspark's CLI, on a port of its own.
+        command = [sys.executable, str(SPARK_PIPELINES_MAIN), "run", "--spec", spec]
         log.info("running %s", " ".join(command))
         started: dict[str, float] = {}
         finished: dict[str, float] = {}
@@ -289,6 +312,25 @@ class LocalPipeline:
             raise PipelineRunError(headline, tail)
         log.info("spark-pipelines' own output: %s", self.log_file)
         return seconds | _append_flow_targets(started, finished)
+
+
+def resolved_jars(spark: SparkSession, *, kafka: bool = False) -> list[str] | None:
+    """The jar files this process's local Spark loaded for the project's packages, when they serve a pipeline run.
+
+    Every start of a Spark with `spark.jars.packages` has Ivy resolve them again, seconds even from
+    its cache; a run handed the files the caller's session already resolved (`spark.jars`) skips
+    that. None when the session holds no such local files (Spark Connect, a session without
+    Delta), or lacks the Kafka package that a run with `kafka` needs.
+    """
+    paths = [jar.removeprefix("file://") for jar in (spark.conf.get("spark.jars", None) or "").split(",") if jar]
+    if not paths or not all(os.path.isfile(path) for path in paths):
+        return None
+    names = {os.path.basename(path) for path in paths}
+    needed = [delta_package(), *([kafka_package()] if kafka else [])]
+    # Ivy names a resolved jar `group_artifact-version.jar`.
+    if not all("{}_{}-{}.jar".format(*coordinate.split(":")) in names for coordinate in needed):
+        return None
+    return paths
 
 
 def _append_flow_targets(started: dict[str, float], finished: dict[str, float]) -> dict[str, float]:
@@ -409,7 +451,12 @@ def run_recorded(
     with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
         started = time.perf_counter()
         record.seconds = pipeline.run(
-            settings, record.run_id, cores=cores, driver_memory=driver_memory, shuffle_partitions=shuffle_partitions
+            settings,
+            record.run_id,
+            cores=cores,
+            driver_memory=driver_memory,
+            shuffle_partitions=shuffle_partitions,
+            jars=resolved_jars(spark, kafka=settings.kafka is not None),
         )
         record.seconds[SPARK_PIPELINES] = time.perf_counter() - started
         gold = run_gold_step(spark, pipeline, settings)

@@ -5,10 +5,12 @@ to it at `sc://localhost`, a URL without a port: pyspark takes Spark Connect's f
 on one machine (the tests beside a `make run`, two users) then collide: the second cannot bind 15002.
 
 The local runner writes `spark.connect.grpc.binding.port 0` in the run's spark-defaults.conf, so
-the server binds a port the system picks, free by construction, and starts this file where
-`spark-pipelines` starts pyspark's `pipelines/cli.py`. Before the CLI runs, the client's default port
-becomes the one the server bound: what pyspark itself does for its tests (`SPARK_TESTING`, which
-would change much more than the port). Run alone, or with a server already up, it is the CLI unchanged.
+the server binds a port the system picks, free by construction, and runs this file with
+`SPARK_REMOTE=local[n]`: what `spark-pipelines --remote local[n]` does in the end, without its
+launcher JVM (a JVM start and an Ivy resolution only to start Python). Before pyspark's
+`pipelines/cli.py` runs, the client's default port becomes the one the server bound: what pyspark
+itself does for its tests (`SPARK_TESTING`, which would change much more than the port). With a
+server already up, it is the CLI unchanged.
 
 Only pyspark is imported here: this file runs as a script, under the Python `spark-pipelines` finds.
 """

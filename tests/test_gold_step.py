@@ -15,13 +15,14 @@ from pyspark.sql import functions as F
 
 from carousel.actions import unify_actions
 from carousel.config import HistoryConfig
-from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.contract import ACTIONS_SILVER, CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
 from carousel.engine import DAILY, FULL, NOTHING, GoldTables, Window, build_gold, rerank_vocabulary
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.incremental import initial_state
 from carousel.quality import keep_valid
+from carousel.storage import CHANGE_FEED, write_table
 from carousel.synthetic import SyntheticConfig, generate_raw
 
 SMALL = SyntheticConfig(customers=60, window_days=4, window_end="2025-06-30", history_days=10, dirty_rate=0.05)
@@ -196,3 +197,42 @@ def test_a_rerank_writes_the_next_version_which_the_next_steps_and_the_loader_ke
 
     loader = pytest.importorskip("carousel.loader")
     assert loader.ItemVocabulary.read(tables.item_vocabulary_gold).version == 2
+
+
+def test_the_tables_of_the_release_before_are_upgraded_keeping_the_vocabularys_indices(spark, tmp_path):
+    tables = GoldTables.under(str(tmp_path))
+    silver = spark.createDataFrame(
+        [
+            (1, 7, 1, dt.datetime(2025, 6, 1, 10), dt.date(2025, 6, 1)),
+            (1, 8, 1, dt.datetime(2025, 6, 1, 11), dt.date(2025, 6, 1)),
+            (2, 9, 3, dt.datetime(2025, 6, 1, 12), dt.date(2025, 6, 1)),
+        ],
+        ACTIONS_SILVER.ddl(),
+    )
+    impressions = spark.createDataFrame(
+        [("2025-06-02", "r1", 1, [(8, False), (5, True)])],
+        "dt string, ranking_id string, customer_id int, impressions array<struct<item_id:int,is_order:boolean>>",
+    )
+    for frame, location in ((silver, tables.actions_silver), (impressions, tables.impressions_bronze)):
+        write_table(frame, location, properties=CHANGE_FEED)
+    # What the release before left: its vocabulary (no version; 9 had index 2), a state with `as_of` on every
+    # row, a progress table of four columns.
+    old_vocabulary = spark.createDataFrame([(9, 2, 1), (7, 3, 1)], "item_id int, item_index int, occurrences bigint")
+    old_vocabulary.write.format("delta").save(tables.item_vocabulary_gold)
+    initial_state(silver, "2025-06-02", HISTORY).write.format("delta").save(tables.state)
+    spark.createDataFrame(
+        [(dt.datetime(2025, 6, 2), 0, 0, dt.date(2025, 6, 2))],
+        "finished_at timestamp, actions_version long, impressions_version long, state_as_of date",
+    ).write.format("delta").save(tables.progress)
+
+    report = build_gold(spark, tables, Window(days=1), HISTORY)
+
+    assert (report.path, report.days_built, report.vocabulary_version) == (FULL, ["2025-06-02"], 1)
+    vocabulary = sorted(tuple(row) for row in spark.read.format("delta").load(tables.item_vocabulary_gold).collect())
+    # 9 and 7 keep 2 and 3; 8 (twice: an action and a shown item) then 5 (once) come after; all recounted.
+    assert vocabulary == [(5, 5, 1, 1), (7, 3, 1, 1), (8, 4, 2, 1), (9, 2, 1, 1)]
+    state = spark.read.format("delta").load(tables.state)
+    assert state.columns == ["customer_id", "actions"]
+    assert _rows(state) == _rows(initial_state(silver, "2025-06-02", HISTORY).select("customer_id", "actions"))
+    progress = spark.read.format("delta").load(tables.progress)
+    assert progress.count() == 1 and progress.first().days_built == ["2025-06-02"]

@@ -30,6 +30,7 @@ from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from carousel.errors import CarouselError
 
@@ -123,10 +124,17 @@ PROGRESS_COLUMNS = (
     "update_rows_quarantined",
 )
 """Columns of `reconciliation_progress`: totals so far and this update's counts, per source and Kafka partition."""
-_PREVIOUS_SCHEMA = (
-    "source string, kafka_partition int, next_offset bigint, "
-    "previous_read bigint, previous_kept bigint, previous_quarantined bigint"
+_PREVIOUS_SCHEMA = T.StructType(
+    [
+        T.StructField("source", T.StringType()),
+        T.StructField("kafka_partition", T.IntegerType()),
+        *(
+            T.StructField(name, T.LongType())
+            for name in ("next_offset", "previous_read", "previous_kept", "previous_quarantined")
+        ),
+    ]
 )
+"""A `StructType`, not DDL: Spark Connect parses DDL on the server, which a pipeline query function may not ask."""
 _UPDATE_COUNTS = ("update_rows_read", "update_rows_kept", "update_rows_quarantined")
 
 

@@ -232,6 +232,8 @@ class _Plan:
     new_impressions: DataFrame
     recount: bool
     """The vocabulary counts every row again (a first step, a backfill, a table without change feed)."""
+    nothing_new: bool
+    """Neither input has a version since the last step: the vocabulary has nothing to add."""
 
 
 def _plan(spark: SparkSession, tables: GoldTables, window: Window, previous: _Progress | None) -> _Plan | None:
@@ -247,8 +249,9 @@ def _plan(spark: SparkSession, tables: GoldTables, window: Window, previous: _Pr
     )
     state_as_of = previous.state_as_of if previous else None
 
-    new_actions, new_impressions, recount = actions, impressions, True
-    if previous is not None:
+    # A backfill may follow a rewrite of its inputs (`carousel build` replaces silver): it counts every row again.
+    new_actions, new_impressions, recount, nothing_new = actions, impressions, True, False
+    if previous is not None and not window.is_backfill:
         try:
             added_impressions = inserted_since(
                 spark, tables.impressions_bronze, previous.impressions_version, impressions_version
@@ -256,7 +259,7 @@ def _plan(spark: SparkSession, tables: GoldTables, window: Window, previous: _Pr
             added_actions = inserted_since(spark, tables.actions_silver, previous.actions_version, actions_version)
             new_impressions = added_impressions if added_impressions is not None else impressions.limit(0)
             new_actions = added_actions if added_actions is not None else actions.limit(0)
-            recount = False
+            recount, nothing_new = False, added_impressions is None and added_actions is None
         except NoChangeFeedError as error:
             log.warning("gold: no change feed (%s): every window day is built again", error)
 
@@ -272,7 +275,7 @@ def _plan(spark: SparkSession, tables: GoldTables, window: Window, previous: _Pr
 
     if recount or window.is_backfill or previous is None:
         window_days = _days_in(impressions.where(F.col("dt").between(start, end)))
-        to_build = set(window_days) if (window.is_backfill or previous is None or recount) else window_days - built
+        to_build = set(window_days)
     else:
         window_days = {day for day in built | new_days if start <= day <= end}
         if previous.window_start is None or start < previous.window_start:
@@ -302,6 +305,7 @@ def _plan(spark: SparkSession, tables: GoldTables, window: Window, previous: _Pr
         new_actions,
         new_impressions,
         recount,
+        nothing_new,
     )
 
 
@@ -348,7 +352,7 @@ def build_gold(
         with report.timed("days"):
             histories = build_histories(actions, customer_days(day_impressions), config)
             _write_days(spark, tables, histories, day_impressions, days, report)
-        if state_as_of != plan.newest_built:
+        if window.is_backfill or state_as_of != plan.newest_built:
             with report.timed("state"):
                 state = initial_state(actions, plan.newest_built, config).select(*STATE_COLUMNS)
                 write_table(state, tables.state, properties=DELETION_VECTORS)
@@ -426,6 +430,8 @@ def _stored_vocabulary(spark: SparkSession, location: str) -> DataFrame | None:
 def _grow_vocabulary(spark: SparkSession, tables: GoldTables, plan: _Plan) -> int:
     """Add the step's new rows to the vocabulary: known items keep their index, new ones get the next; its version."""
     location = tables.item_vocabulary_gold
+    if plan.nothing_new and table_exists(spark, location):
+        return _vocabulary_version(spark, location)
     counts = item_counts(plan.new_actions, explode_impressions(plan.new_impressions))
     stored = _stored_vocabulary(spark, location)
     if stored is None:
@@ -435,6 +441,11 @@ def _grow_vocabulary(spark: SparkSession, tables: GoldTables, plan: _Plan) -> in
         # Counting every row again keeps the indices: only the counts of known items are replaced.
         base = stored.withColumn("occurrences", F.lit(0).cast("bigint")) if plan.recount else stored
         merge_table(spark, vocabulary_changes(base, counts), location, "item_id")
+    return _vocabulary_version(spark, location)
+
+
+def _vocabulary_version(spark: SparkSession, location: str) -> int:
+    """The `vocabulary_version` of the stored vocabulary (the same on every row)."""
     version = read_table(spark, location).agg(F.max("vocabulary_version")).first()[0]
     return int(version) if version is not None else contract.FIRST_VOCABULARY_VERSION
 
@@ -477,7 +488,7 @@ def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
     _restore_to_progress(spark, tables.item_vocabulary_gold, previous.vocabulary_version)
     reranked = reranked_vocabulary(read_table(spark, tables.item_vocabulary_gold))
     write_table(reranked.select(*VOCABULARY_COLUMNS), tables.item_vocabulary_gold)
-    version = read_table(spark, tables.item_vocabulary_gold).agg(F.max("vocabulary_version")).first()[0]
+    version = _vocabulary_version(spark, tables.item_vocabulary_gold)
     row = read_table(spark, tables.progress).orderBy(F.col("finished_at").desc()).limit(1)
     moved = row.select(
         F.current_timestamp().alias("finished_at"),
@@ -487,7 +498,7 @@ def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
     ).select(*PROGRESS_COLUMNS)
     write_table(moved, tables.progress, mode="append")
     log.info("gold: vocabulary re-ranked as version %d", version)
-    return int(version)
+    return version
 
 
 class MissingVocabularyError(CarouselError, LookupError):

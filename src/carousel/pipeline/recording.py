@@ -301,7 +301,7 @@ def pipeline_graph(
 
 def _gold_step_tables(spark: SparkSession) -> list[Dataset]:
     """The tables the gold step writes after the pipeline (`carousel.pipeline.gold_step`), from the contract."""
-    tables = (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD)
+    tables = [table for table in contract.GOLD_TABLES if table.name in gold_step.READS]
     return [
         Dataset(
             table.name,

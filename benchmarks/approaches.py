@@ -17,7 +17,7 @@ from carousel.config import HistoryConfig
 from carousel.examples import explode_impressions, impressions_in_window
 from carousel.history import customer_days, padded_history
 from carousel.schemas import DAY_FORMAT
-from carousel.storage import RAW_SOURCES, read_source, write_delta
+from carousel.storage import RAW_SOURCES, read_source, write_table
 
 
 def read_raw(spark: SparkSession, raw_dir: str) -> dict[str, DataFrame]:
@@ -63,9 +63,9 @@ def io_floor(raw: dict[str, DataFrame], out: str, shuffle_partitions: int) -> No
     actions = _projected_actions(raw).repartition(shuffle_partitions, "customer_id")
     # The gold arrays hold an item id and a type code per action: write as much per shuffled action.
     payload = actions.select("item_id", F.lit(1).cast("tinyint").alias("action_type"))
-    write_delta(payload, os.path.join(out, "shuffled_actions"), None)
+    write_table(payload, os.path.join(out, "shuffled_actions"))
     impressions = raw["impressions"].select("dt", "ranking_id", "customer_id", "impressions")
-    write_delta(impressions, os.path.join(out, "impressions"))
+    write_table(impressions, os.path.join(out, "impressions"), partition_by="dt")
 
 
 def baseline_histories(actions: DataFrame, days: DataFrame, config: HistoryConfig) -> DataFrame:
@@ -101,5 +101,5 @@ def baseline_build(raw: dict[str, DataFrame], out: str, config: HistoryConfig, f
     impressions = impressions_in_window(raw["impressions"], from_dt, None)
     actions = unify_actions(raw["clicks"], raw["add_to_carts"], raw["orders"])
     histories = baseline_histories(actions, customer_days(impressions), config)
-    write_delta(histories, os.path.join(out, "customer_histories"))
-    write_delta(explode_impressions(impressions), os.path.join(out, "shown_items"))
+    write_table(histories, os.path.join(out, "customer_histories"), partition_by="dt")
+    write_table(explode_impressions(impressions), os.path.join(out, "shown_items"), partition_by="dt")

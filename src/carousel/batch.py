@@ -33,10 +33,8 @@ from carousel.schemas import conformed_columns
 from carousel.storage import (
     CHANGE_FEED,
     RAW_SOURCES,
-    delta_row_count,
     read_source,
     read_table,
-    write_delta,
     write_table,
 )
 
@@ -111,8 +109,8 @@ def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
     for source, frame in generate_raw(spark, config).items():
         path = os.path.join(out, source)
         with stage(f"generate {source}", spark=spark) as facts:
-            write_delta(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
-            written[source] = facts["rows"] = delta_row_count(spark, path)
+            write_table(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
+            written[source] = facts["rows"] = read_table(spark, path).count()
     return written
 
 
@@ -174,9 +172,9 @@ def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[
     for source, frame in generate_raw(spark, one_day).items():
         path = os.path.join(out, source)
         with stage(f"generate {source} of {day}", spark=spark) as facts:
-            before = delta_row_count(spark, path)
+            before = read_table(spark, path).count()
             frame.write.format("delta").mode("append").partitionBy(RAW_PARTITION_COLUMN[source]).save(path)
-            appended[source] = facts["rows"] = delta_row_count(spark, path) - before
+            appended[source] = facts["rows"] = read_table(spark, path).count() - before
     return day, appended
 
 

@@ -105,19 +105,6 @@ def read_source_stream(spark: SparkSession, source: str, schema: T.StructType) -
     return spark.readStream.schema(schema).parquet(source)
 
 
-def write_delta(df: DataFrame, path: str, partition_by: str | None = "dt") -> None:
-    """Replace the Delta table at `path` with `df`, partitioned by `partition_by`."""
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    if partition_by:
-        writer = writer.partitionBy(partition_by)
-    writer.save(path)
-
-
-def delta_row_count(spark: SparkSession, path: str) -> int:
-    """Rows in the Delta table at `path` (answered from Delta's file statistics where it can)."""
-    return spark.read.format("delta").load(path).count()
-
-
 def qualified_name(catalog: str | None, schema: str | None, table: str) -> str:
     """Return `catalog`.`schema`.`table`, `schema`.`table` or `table`, leaving out the empty parts."""
     if catalog and not schema:

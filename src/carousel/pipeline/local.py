@@ -57,7 +57,7 @@ from carousel.pipeline.settings import (
     PipelineSettings,
 )
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, spark_packages
-from carousel.storage import absolute_if_local, table_version
+from carousel.storage import absolute_if_local, read_table, table_version
 
 log = logging.getLogger("carousel")
 
@@ -504,4 +504,4 @@ def read_published(spark: SparkSession, pipeline: LocalPipeline, table: str) -> 
     version = published_version(spark, str(pipeline.run_metrics), table)
     if version is None:
         raise NothingPublishedError(f"no succeeded run of the pipeline in {pipeline.work_dir} has published '{table}'")
-    return spark.read.format("delta").option("versionAsOf", version).load(str(pipeline.table_path(table)))
+    return read_table(spark, str(pipeline.table_path(table)), version)

@@ -150,13 +150,16 @@ class GoldReport:
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
-        """Add the seconds the body takes to `seconds[f"gold_step.{stage}"]` (the step's own profile)."""
+        """Add the seconds the body takes to `seconds[f"gold_step.{stage}"]` (the step's own profile), and log them."""
         started = time.perf_counter()
+        log.info("gold: %s ...", stage)
         try:
             yield
         finally:
             key = f"gold_step.{stage}"
-            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
+            log.info("gold: %s done in %.1f s", stage, elapsed)
 
 
 @dataclass(frozen=True)

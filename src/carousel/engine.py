@@ -437,6 +437,8 @@ def _grow_vocabulary(spark: SparkSession, tables: GoldTables, plan: _Plan) -> in
         return _vocabulary_version(spark, location)
     counts = item_counts(plan.new_actions, explode_impressions(plan.new_impressions))
     stored = _stored_vocabulary(spark, location)
+    if stored is not None and not plan.recount and counts.isEmpty():
+        return _vocabulary_version(spark, location)  # new versions without new rows: a MERGE would only cost
     if stored is None:
         empty = spark.createDataFrame([], contract.ITEM_VOCABULARY_GOLD.ddl())
         write_table(vocabulary_changes(empty, counts), location, properties=DELETION_VECTORS)

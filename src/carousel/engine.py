@@ -179,11 +179,10 @@ def _last_progress(spark: SparkSession, tables: GoldTables) -> _Progress | None:
     """The newest progress row, or None without one (a first step, or progress in the old layout: built again)."""
     if not table_exists(spark, tables.progress):
         return None
-    progress = read_table(spark, tables.progress)
-    if set(PROGRESS_COLUMNS) - set(progress.columns):
+    if _progress_in_old_layout(spark, tables):
         log.warning("gold: %s is in an earlier release's layout: the window is built again", tables.progress)
         return None
-    row = progress.orderBy(F.col("finished_at").desc()).first()
+    row = read_table(spark, tables.progress).orderBy(F.col("finished_at").desc()).first()
     if row is None:
         return None
     as_of = row["state_as_of"]
@@ -196,6 +195,11 @@ def _last_progress(spark: SparkSession, tables: GoldTables) -> _Progress | None:
         row["newest_day"],
         row["window_start"],
     )
+
+
+def _progress_in_old_layout(spark: SparkSession, tables: GoldTables) -> bool:
+    """Whether the stored progress lacks columns of this release's (an earlier release wrote it)."""
+    return bool(set(PROGRESS_COLUMNS) - set(read_table(spark, tables.progress).columns))
 
 
 def _restore_to_progress(spark: SparkSession, location: str, version: int | None) -> None:
@@ -469,9 +473,7 @@ def _record_progress(spark: SparkSession, tables: GoldTables, plan: _Plan, state
         days,
     )
     frame = spark.createDataFrame([row], contract.GOLD_PROGRESS.ddl())
-    old_layout = table_exists(spark, tables.progress) and set(PROGRESS_COLUMNS) - set(
-        read_table(spark, tables.progress).columns
-    )
+    old_layout = table_exists(spark, tables.progress) and _progress_in_old_layout(spark, tables)
     write_table(frame, tables.progress, mode="overwrite" if old_layout else "append")
 
 

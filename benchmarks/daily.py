@@ -2,6 +2,7 @@
 
     python benchmarks/daily.py run [--customers 20000] [--days 7] [--history-days 365] [--kafka] [--data-dir ...]
     python benchmarks/daily.py idle [--customers 20000] [--days 7] [--kafka] [--data-dir data/bench/daily]
+    python benchmarks/daily.py cli [--customers 20000] [--days 7] [--history-days 90] [--idle 3] [--data-dir ...]
     python benchmarks/daily.py report      # the tables of docs/daily.md from docs/daily.jsonl
 
 `run` generates the demo data (a year of actions, 14 impression days) afresh under --data-dir,
@@ -14,6 +15,12 @@ landed: what an update costs whatever the data (its line joins that run's table)
 clicks and add-to-carts go through a local Kafka broker: before each update the broker starts and
 the rows landed since the last update are produced to it (timed apart: in production the shop's
 services produce them), then the update reads the topics.
+
+`cli` measures what a user runs, each command its own process: `carousel generate`, `carousel
+pipeline` (the backfill), then --days times `carousel generate --next-day` and `carousel
+pipeline`, then --idle more `carousel pipeline` with nothing new landed. Each line holds the
+command's wall seconds (the Python and Spark starts included), `generate --next-day`'s seconds,
+and the run's own seconds per stage from its run-metrics rows.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import dataclasses
 import json
 import logging
 import platform
+import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -39,6 +48,9 @@ PAGE = REPO / "docs" / "daily.md"
 ANALYSIS = "## Where the time goes\n"
 """The hand-written part of docs/daily.md starts at this heading; `report` keeps it as it is."""
 COMMAND = "python benchmarks/daily.py run --customers {customers} --days {days} --history-days {history_days}{kafka}"
+CLI_COMMAND = "python benchmarks/daily.py cli --customers {customers} --days {days} --history-days {history_days}"
+_GOLD_LINE = re.compile(r"^gold step: (.+?): built (.+)$")
+_APPENDED = re.compile(r"appended \d{4}-\d\d-\d\d: .*")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -91,6 +103,69 @@ def idle(args: argparse.Namespace) -> None:
     settings = PipelineSettings(sources={source: str(raw / source) for source in RAW_SOURCES}, history=HistoryConfig())
     label = _label(args)
     _update(spark, args, settings, LocalPipeline(data / "work"), label, args.days + 1, "idle", None)
+
+
+def cli(args: argparse.Namespace) -> None:
+    """Generate, backfill, --days daily updates and --idle idle ones, each a `carousel` command of its own."""
+    data = Path(args.data_dir).resolve()
+    shutil.rmtree(data, ignore_errors=True)
+    raw, work = data / "raw", data / "work"
+    spark_options = ["--driver-memory", args.driver_memory, "--shuffle-partitions", str(args.shuffle_partitions)]
+    _carousel(["generate", "--out", str(raw), "--customers", str(args.customers)]
+              + ["--history-days", str(args.history_days), *spark_options])  # fmt: skip
+    pipeline = ["pipeline", "--input", str(raw), "--work-dir", str(work), *spark_options]
+    label = CLI_COMMAND.format(customers=args.customers, days=args.days, history_days=args.history_days)
+    kinds = ["backfill"] + ["daily"] * args.days + ["idle"] * args.idle
+    for update, kind in enumerate(kinds):
+        generate_s, landed = None, None
+        if kind == "daily":
+            generate_s, output = _carousel(["generate", "--next-day", "--out", str(raw), *spark_options])
+            appended = _APPENDED.search(output)
+            landed = appended.group(0) if appended else None
+        wall, output = _carousel(pipeline)
+        gold = [match for match in map(_GOLD_LINE.match, output.splitlines()) if match]
+        path, days = (gold[-1].group(1), gold[-1].group(2)) if gold else ("-", "no day")
+        line = {
+            "command": label,
+            "update": update,
+            "kind": kind,
+            "wall_s": round(wall, 1),
+            "generate_s": None if generate_s is None else round(generate_s, 1),
+            "generated": landed,
+            "gold_path": path,
+            "gold_days": [] if days == "no day" else days.split(", "),
+            "machine": f"{platform.node()} {platform.processor() or platform.machine()}",
+            **_newest_run_facts(work / "run_metrics"),
+        }
+        with open(args.results, "a") as out:
+            out.write(json.dumps(line) + "\n")
+        log.info("update %d (%s): %.1f s (generate --next-day %s s)", update, kind, wall, line["generate_s"])
+
+
+def _carousel(arguments: list[str]) -> tuple[float, str]:
+    """Run `carousel <arguments>` in a process of its own; its wall seconds and what it printed (both streams)."""
+    command = [str(Path(sys.executable).with_name("carousel")), *arguments]
+    log.info("$ %s", " ".join(command))
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return wall, done.stdout + done.stderr
+
+
+def _newest_run_facts(run_metrics: Path) -> dict:
+    """The seconds per stage, rows taken in and rows per table of the newest run in a run-metrics table (delta-rs)."""
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(run_metrics)).to_pyarrow_table().to_pylist()
+    newest = max(rows, key=lambda row: (row["finished_at"], row["run_id"]))["run_id"]
+    facts = [row for row in rows if row["run_id"] == newest]
+
+    def of(metric: str, cast=float) -> dict:
+        return {row["subject"]: cast(row["value"]) for row in facts if row["metric"] == metric}
+
+    return {"seconds": of("seconds"), "rows_processed": of("rows_processed", int), "rows": of("rows_written", int)}
 
 
 def _label(args: argparse.Namespace) -> str:
@@ -182,12 +257,37 @@ def _run_table(command: str, updates: list[dict]) -> list[str]:
         out += ["", f"- Largest daily update / backfill: {worst / backfill:.2f} (target at most 0.25)."]
     if len(daily) >= 2:
         out.append(f"- Last day / second day: {daily[-1]['wall_s'] / daily[1]['wall_s']:.2f} (target at most 1.1).")
+    out += _fixed_costs(updates)
     return out + [""]
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _fixed_costs(updates: list[dict]) -> list[str]:
+    """The fixed-cost targets of a `cli` run: each command's median wall seconds, the range beside it."""
+    if not any(line.get("generate_s") is not None for line in updates):
+        return []
+    out = []
+    for what, values, target in (
+        ("`carousel generate --next-day`", [line["generate_s"] for line in updates if line.get("generate_s")], 30),
+        ("`carousel pipeline`, one new day", [line["wall_s"] for line in updates if line["kind"] == "daily"], 90),
+        ("`carousel pipeline`, nothing new", [line["wall_s"] for line in updates if line["kind"] == "idle"], 45),
+    ):
+        if values:
+            verdict = "met" if _median(values) <= target else "MISSED"
+            out.append(
+                f"- {what}: median {_median(values):.1f} s of {len(values)} ({min(values):.1f} to {max(values):.1f}); "
+                f"target at most {target} s: {verdict}."
+            )
+    return out
+
+
 def _median_daily(updates: list[dict]) -> float | None:
-    walls = sorted(line["wall_s"] for line in updates if line["kind"] == "daily")
-    return walls[len(walls) // 2] if walls else None
+    walls = [line["wall_s"] for line in updates if line["kind"] == "daily"]
+    return _median(walls) if walls else None
 
 
 def _flat_in_history(runs: dict[str, list[dict]]) -> list[str]:
@@ -258,12 +358,20 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("--driver-memory", default="8g")
         sub.add_argument("--shuffle-partitions", type=int, default=8)
         sub.add_argument("--kafka", action="store_true", help="clicks and add-to-carts through a local Kafka broker")
+    cli_cmd = commands.add_parser("cli", help="generate, backfill, daily and idle updates, each a carousel command")
+    cli_cmd.add_argument("--customers", type=int, default=20_000)
+    cli_cmd.add_argument("--days", type=int, default=7)
+    cli_cmd.add_argument("--history-days", type=int, default=90, help="days of actions before the impression days")
+    cli_cmd.add_argument("--idle", type=int, default=3, help="updates with nothing new landed, after the daily ones")
+    cli_cmd.add_argument("--data-dir", default=str(REPO / "data" / "bench" / "daily_cli"))
+    cli_cmd.add_argument("--driver-memory", default="8g")
+    cli_cmd.add_argument("--shuffle-partitions", type=int, default=8)
     report_cmd = commands.add_parser("report", help="write docs/daily.md from the results")
-    for sub in (run_cmd, idle_cmd, report_cmd):
+    for sub in (run_cmd, idle_cmd, cli_cmd, report_cmd):
         sub.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    {"run": run, "idle": idle, "report": report}[args.command](args)
+    {"run": run, "idle": idle, "cli": cli, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

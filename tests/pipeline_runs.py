@@ -1,4 +1,4 @@
-"""Helpers of the end-to-end pipeline tests: snapshots, a `carousel pipeline` killed at its first streaming commit."""
+"""Helpers of the end-to-end pipeline tests: snapshots, a `carousel pipeline` killed at a chosen moment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from carousel.pipeline.datasets import ACTIONS_SILVER, BRONZE, QUARANTINE
 from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published
@@ -43,16 +43,21 @@ def _commits(pipeline: LocalPipeline) -> set[str]:
 
 def killed_once_a_stream_commits(spark, pipeline: LocalPipeline, arguments: Sequence[str]) -> dict[str, list[tuple]]:
     """Run `carousel pipeline <arguments>`, kill its process group at its first streaming commit; what readers see."""
-    command = [sys.executable, "-m", "carousel.cli", "pipeline", "--work-dir", str(pipeline.work_dir), *arguments]
     before = _commits(pipeline)
+    killed_when(pipeline, arguments, lambda: bool(_commits(pipeline) - before), "a stream committed")
+    return {table: rows_of(read_published(spark, pipeline, table).drop("run_id")) for table in STORED_TABLES}
+
+
+def killed_when(pipeline: LocalPipeline, arguments: Sequence[str], happened: Callable[[], bool], what: str) -> None:
+    """Run `carousel pipeline <arguments>` and kill its whole process group as soon as `happened()` (`what`) holds."""
+    command = [sys.executable, "-m", "carousel.cli", "pipeline", "--work-dir", str(pipeline.work_dir), *arguments]
     deadline = time.monotonic() + 300
     with subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     ) as process:
-        while process.poll() is None and time.monotonic() < deadline and not _commits(pipeline) - before:
-            time.sleep(0.01)  # polling the file system, not waiting for time to pass
-        committed = _commits(pipeline) - before
+        while process.poll() is None and time.monotonic() < deadline and not happened():
+            time.sleep(0.002)  # polling the file system, not waiting for time to pass
+        caught = happened()
         os.killpg(process.pid, signal.SIGKILL)  # the runner, spark-pipelines, its JVM and any Kafka broker
         process.wait()
-    assert committed, "the pipeline ended or timed out before any stream committed"
-    return {table: rows_of(read_published(spark, pipeline, table).drop("run_id")) for table in STORED_TABLES}
+    assert caught, f"the pipeline ended or timed out before {what}"

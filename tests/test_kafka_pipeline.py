@@ -3,7 +3,8 @@
 Update 1 produces the tiny dirty data's clicks and add-to-carts to a local KRaft broker and runs
 the pipeline; one more day is landed and three malformed messages produced (cut off, text after
 the object, two objects back to back); `carousel pipeline
---kafka` is killed (broker included) at its first streaming commit and run again. Every message
+--kafka` is killed (broker included) while it produces the new day, killed again at its first
+streaming commit, and run again. Every message
 must then sit in bronze or quarantine exactly once, with its topic, partition and offset; the
 gold tables must equal the core functions over the window; update 2 must have taken in exactly
 the new day's messages.
@@ -16,7 +17,7 @@ import json
 
 import pytest
 from builders import example_tuples
-from pipeline_runs import killed_once_a_stream_commits, rows_of, snapshot, without_run_id
+from pipeline_runs import killed_once_a_stream_commits, killed_when, rows_of, snapshot, without_run_id
 from pyspark.sql import functions as F
 from test_pipeline import HISTORY, NEXT_DAY, SECOND_WINDOW, TINY, WINDOW_DAYS
 
@@ -79,6 +80,12 @@ def kafka_updates(spark, tmp_path_factory):
         "--history-length", str(HISTORY.history_length), "--lookback-days", str(HISTORY.lookback_days),
         "--shuffle-partitions", "4", "--driver-memory", "2g",
     ]  # fmt: skip
+    # Killed while it produces: once the clicks topic has some of the new day, before the producer commits it.
+    producer_commits = pipeline.producer_checkpoint("clicks") / "commits"
+    commits_before = sorted(path.name for path in producer_commits.iterdir())
+    clicks_before = _topic_bytes(pipeline, "clicks")
+    killed_when(pipeline, arguments, lambda: _topic_bytes(pipeline, "clicks") > clicks_before, "clicks were sent")
+    uncommitted = sorted(path.name for path in producer_commits.iterdir()) == commits_before
     killed = killed_once_a_stream_commits(spark, pipeline, arguments)
     second_summary, second_produced, topics = _update(spark, pipeline, settings)
     return {
@@ -92,7 +99,13 @@ def kafka_updates(spark, tmp_path_factory):
         "topics": topics,
         "summaries": (first_summary, second_summary),
         "killed": killed,
+        "killed_before_the_producer_committed": uncommitted,
     }
+
+
+def _topic_bytes(pipeline: LocalPipeline, topic: str) -> int:
+    """The bytes the local broker holds of `topic`'s messages (its partitions' log segments)."""
+    return sum(segment.stat().st_size for segment in (pipeline.kafka_dir / "log").glob(f"{topic}-*/*.log"))
 
 
 def _stored(spark, pipeline: LocalPipeline, table: str):
@@ -103,10 +116,16 @@ def _stored(spark, pipeline: LocalPipeline, table: str):
 def test_every_message_is_in_bronze_or_quarantine_exactly_once_with_its_lineage(spark, kafka_updates):
     pipeline, topics = kafka_updates["pipeline"], kafka_updates["topics"]
     first_produced, second_produced = kafka_updates["produced"]
+    # The first killed run died with part of the new day's clicks sent and none of it committed.
+    assert kafka_updates["killed_before_the_producer_committed"]
     for source in KAFKA_SOURCES:
-        # The killed run produced the new day; the rerun found nothing left to produce.
+        # The killed runs produced the new day; the last run found nothing left to produce.
         assert second_produced[source] == 0
         assert first_produced[source] == kafka_updates["first_rows"][source]
+        # Every landed row in its topic once, whatever the kills: none sent twice.
+        malformed = len(MALFORMED) if source == "clicks" else 0
+        landed = kafka_updates["first_rows"][source] + kafka_updates["landed"][source]
+        assert len(topics[source]) == landed + malformed, source
         ingested = rows_of(
             _stored(spark, pipeline, BRONZE[source])
             .select("kafka_partition", "kafka_offset")

@@ -9,6 +9,9 @@ exactly the new day's rows.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 import pytest
 from builders import example_tuples
 from pipeline_runs import killed_once_a_stream_commits, rows_of, snapshot, without_run_id
@@ -28,11 +31,21 @@ from carousel.pipeline.datasets import (
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline.local import GOLD_STEP, STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.pipeline.local import (
+    GOLD_STEP,
+    STORED_TABLES,
+    VERSIONED_TABLES,
+    LocalPipeline,
+    read_published,
+    run_recorded,
+    settings_fingerprint,
+    source_versions,
+    unchanged_since,
+)
 from carousel.pipeline.run_metrics import ROWS_PROCESSED
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
-from carousel.storage import RAW_SOURCES, read_source
+from carousel.storage import RAW_SOURCES, read_source, table_version
 from carousel.synthetic import SyntheticConfig
 
 TINY = SyntheticConfig(
@@ -74,6 +87,7 @@ def daily_updates(spark, tmp_path_factory):
     return {
         "raw": raw,
         "pipeline": pipeline,
+        "settings": settings,
         "first": first,
         "second": snapshot(spark, pipeline),
         "first_rows": first_rows,
@@ -209,3 +223,37 @@ def test_the_summary_counts_each_updates_own_quarantined_rows_per_rule_and_no_na
     every_rule_broken = sum(quarantine.select(F.explode("broken_rules")).count() for quarantine in quarantines.values())
     assert sum(first_summary.quarantined_by_rule.values()) > 0
     assert sum(second_summary.quarantined_by_rule.values()) < every_rule_broken
+
+
+@pytest.mark.slow
+def test_an_update_with_nothing_new_runs_nothing_and_records_itself(spark, daily_updates, tmp_path):
+    """Nothing landed, same settings, tables untouched: the update is recorded from the last run, nothing is run."""
+    shutil.copytree(daily_updates["pipeline"].work_dir, tmp_path / "work")  # the module's tables stay as they are
+    pipeline, settings = LocalPipeline(tmp_path / "work"), daily_updates["settings"]
+    second_summary = daily_updates["summaries"][1]
+    versions = {table: table_version(spark, str(pipeline.table_path(table))) for table in VERSIONED_TABLES}
+
+    idle = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
+    again = run_recorded(spark, pipeline, settings, cores=2, driver_memory="2g", shuffle_partitions=4)
+
+    assert (idle.idle_since, again.idle_since) == (second_summary.run_id, idle.run_id)
+    assert idle.rows == again.rows == second_summary.rows
+    assert idle.counts == second_summary.counts
+    assert idle.rows_processed == {source: 0 for source in RAW_SOURCES}
+    assert f"nothing new since run {second_summary.run_id}" in "\n".join(idle.lines())
+    assert {table: table_version(spark, str(pipeline.table_path(table))) for table in VERSIONED_TABLES} == versions
+    metrics = spark.read.format("delta").load(str(pipeline.run_metrics)).where(F.col("run_id") == again.run_id)
+    assert {(row.status, row.metric) for row in metrics.where(F.col("subject") == "clicks").collect()} == {
+        ("succeeded", metric)
+        for metric in ("rows_read", "rows_kept", "rows_quarantined", ROWS_PROCESSED, "source_version")
+    }
+
+    sources = source_versions(spark, settings)
+    other_settings = dataclasses.replace(settings, window_days=WINDOW_DAYS + 1)
+    assert unchanged_since(spark, pipeline, settings_fingerprint(other_settings), sources) is None
+    moved = {**sources, "orders": sources["orders"] + 1}  # a source that landed rows since
+    assert unchanged_since(spark, pipeline, settings_fingerprint(settings), moved) is None
+    assert unchanged_since(spark, pipeline, settings_fingerprint(settings), sources).run_id == again.run_id
+    gold = str(pipeline.table_path(TRAINING_EXAMPLES_GOLD))
+    spark.sql(f"ALTER TABLE delta.`{gold}` SET TBLPROPERTIES ('carousel.touched' = 'by hand')")
+    assert unchanged_since(spark, pipeline, settings_fingerprint(settings), sources) is None

@@ -318,24 +318,27 @@ def run_local_pipeline(
     driver_memory: str,
     shuffle_partitions: int,
     kafka: bool = False,
+    force: bool = False,
 ) -> list[str]:
     """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary.
 
     With `kafka`, a local Kafka broker runs for the while: the landed clicks and add-to-carts not
     produced to it yet are produced to their topics, and the pipeline reads those two from there.
+    An update with nothing new runs neither `spark-pipelines` nor the gold step, unless `force`
+    (see `carousel.pipeline.local.run_recorded`).
     """
     from carousel.pipeline.local import LocalPipeline
 
     pipeline = LocalPipeline(Path(work_dir))
     if not kafka:
-        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
     from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
 
     with LocalKafkaBroker(pipeline.kafka_dir) as broker:
         settings = dataclasses.replace(settings, kafka=broker.settings())
         with stage("producing the new clicks and add-to-carts to Kafka"):
             produce_landed(spark, settings, pipeline)
-        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions)
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
 
 
 def _run_recorded(
@@ -344,6 +347,7 @@ def _run_recorded(
     settings: PipelineSettings,
     driver_memory: str,
     shuffle_partitions: int,
+    force: bool,
 ) -> list[str]:
     from carousel.pipeline.local import run_recorded
 
@@ -355,6 +359,7 @@ def _run_recorded(
             cores=os.cpu_count() or 2,
             driver_memory=driver_memory,
             shuffle_partitions=shuffle_partitions,
+            force=force,
         )
     log.info("run metrics: %s", pipeline.run_metrics)
     return summary.lines()

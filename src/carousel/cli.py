@@ -161,6 +161,12 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="read clicks and add-to-carts from a local Kafka broker (started and stopped here, its log in the work "
         "dir) after producing to it the landed rows not produced yet",
     )
+    pipeline_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="run spark-pipelines and the gold step even when nothing is new since the last run (same sources, "
+        "settings and tables), which an update otherwise only records",
+    )
     _add_generate_options(pipeline_cmd)
     _add_build_options(pipeline_cmd)
     _add_spark_options(pipeline_cmd)
@@ -298,7 +304,7 @@ def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
         history=_history(args),
     )
     lines = run_local_pipeline(
-        spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions, kafka=args.kafka
+        spark, settings, args.work_dir, args.driver_memory, args.shuffle_partitions, kafka=args.kafka, force=args.force
     )
     for line in lines:
         print(line)

@@ -263,7 +263,10 @@ def send_batch(rows: DataFrame, batch_id: int, source: str, kafka: KafkaSettings
     mark = sending / str(batch_id)
     if mark.exists():
         since = int(mark.read_text()) - _CLOCK_SLACK_MS
-        records = records.join(records_sent_since(spark, kafka, source, since), ["key", "value", "row"], "left_anti")
+        held = records_sent_since(spark, kafka, source, since)
+        # Null-safe: a dirty row without a customer is a message without a key, and null = null is never true.
+        same = [records[column].eqNullSafe(held[column]) for column in ("key", "value", "row")]
+        records = records.join(held, same, "left_anti")
     else:
         sending.mkdir(parents=True, exist_ok=True)
         mark.write_text(str(time.time_ns() // 1_000_000))

@@ -8,6 +8,9 @@ LOCATION_ALREADY_EXISTS), the warehouse with the Delta tables, and the pipeline'
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 import logging
 import math
 import os
@@ -34,11 +37,18 @@ from carousel.pipeline.datasets import (
     TRAINING_EXAMPLES_GOLD,
 )
 from carousel.pipeline.run_metrics import (
+    PUBLISHED_VERSION,
     RECONCILIATION_FAILED,
+    ROWS_WRITTEN,
     RUN_ID_KEY,
+    SETTINGS_FINGERPRINT,
+    SOURCE_VERSION,
+    SUCCEEDED,
+    RunFacts,
     SourceCounts,
     check_reconciled,
     counts_from_rows,
+    newest_run,
     published_version,
     recorded_run,
     rows_processed,
@@ -57,7 +67,7 @@ from carousel.pipeline.settings import (
     PipelineSettings,
 )
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, spark_packages
-from carousel.storage import absolute_if_local, read_table, table_version
+from carousel.storage import absolute_if_local, read_table, table_exists, table_version
 
 log = logging.getLogger("carousel")
 
@@ -75,6 +85,8 @@ _SESSION_VARIABLES = frozenset(
 SPARK_PIPELINES_MAIN = Path(__file__).resolve().with_name("spark_pipelines_main.py")
 """What the runner starts where `spark-pipelines` starts pyspark's CLI: the same CLI, on a port of its own."""
 PIPELINE_NAME = "carousel_training_input"
+PIPELINE_COMMAND = "pipeline"
+"""The command name of a local pipeline run in the run-metrics table."""
 GOLD_STEP = "gold_step"
 SPARK_PIPELINES = "spark_pipelines_run"
 """Subject of the seconds of the whole `spark-pipelines run`: its start, every flow, its end."""
@@ -109,6 +121,23 @@ class PipelineRunError(CarouselError, RuntimeError):
         super().__init__("\n".join([headline, *output_tail]))
         self.headline = headline
         self.output_tail = tuple(output_tail)
+
+
+def pipeline_configuration(settings: PipelineSettings) -> dict[str, str]:
+    """The pipeline spec's configuration for `settings` (the run id aside): what the pipeline files read."""
+    # The spec's folder is not the runner's working directory: relative paths would move.
+    configuration = {key: absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
+    configuration[WINDOW_START_KEY] = settings.window_start or ""
+    configuration[WINDOW_END_KEY] = settings.window_end or ""
+    configuration[WINDOW_DAYS_KEY] = str(settings.window_days)
+    configuration[RETENTION_DAYS_KEY] = str(settings.retention_days)
+    configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
+    configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
+    if settings.kafka is not None:
+        configuration[KAFKA_BOOTSTRAP_SERVERS_KEY] = settings.kafka.bootstrap_servers
+        configuration.update({KAFKA_TOPIC_KEYS[source]: topic for source, topic in settings.kafka.topics.items()})
+        configuration.update({KAFKA_OPTION_PREFIX + key: value for key, value in settings.kafka.options.items()})
+    return configuration
 
 
 @dataclass(frozen=True)
@@ -153,19 +182,7 @@ class LocalPipeline:
 
     def write_spec(self, settings: PipelineSettings, run_id: str) -> Path:
         """Write the pipeline spec: the transformations folder, the configuration of `settings` and the run id."""
-        # The spec's folder is not the runner's working directory: relative paths would move.
-        configuration = {key: absolute_if_local(settings.sources[source]) for source, key in SOURCE_KEYS.items()}
-        configuration[WINDOW_START_KEY] = settings.window_start or ""
-        configuration[WINDOW_END_KEY] = settings.window_end or ""
-        configuration[WINDOW_DAYS_KEY] = str(settings.window_days)
-        configuration[RETENTION_DAYS_KEY] = str(settings.retention_days)
-        configuration[HISTORY_LENGTH_KEY] = str(settings.history.history_length)
-        configuration[LOOKBACK_DAYS_KEY] = str(settings.history.lookback_days)
-        if settings.kafka is not None:
-            configuration[KAFKA_BOOTSTRAP_SERVERS_KEY] = settings.kafka.bootstrap_servers
-            configuration.update({KAFKA_TOPIC_KEYS[source]: topic for source, topic in settings.kafka.topics.items()})
-            configuration.update({KAFKA_OPTION_PREFIX + key: value for key, value in settings.kafka.options.items()})
-        configuration[RUN_ID_KEY] = run_id
+        configuration = {**pipeline_configuration(settings), RUN_ID_KEY: run_id}
         self.work_dir.mkdir(parents=True, exist_ok=True)
         include = os.path.relpath(TRANSFORMATIONS, self.work_dir)
         lines = [
@@ -375,10 +392,18 @@ class RunSummary:
     rows_processed: dict[str, int] = field(default_factory=dict)
     gold: GoldReport | None = None
     run_id: str = ""
+    idle_since: str | None = None
+    """The run whose tables this update kept as they were, nothing new having landed since; None: it ran."""
 
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
-        out = [f"run {self.run_id}", "rows per table:"]
+        out = [f"run {self.run_id}"]
+        if self.idle_since:
+            out.append(
+                f"nothing new since run {self.idle_since} (same sources, settings and tables): "
+                "spark-pipelines and the gold step were not run (--force runs them)"
+            )
+        out.append("rows per table:")
         out += [f"  {t:<{table_width}} {n:>14,}  {_seconds(self.seconds.get(t))}" for t, n in self.rows.items()]
         out.append("rows quarantined per rule (this update):")
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
@@ -433,6 +458,64 @@ def summarize(
     return summary
 
 
+VERSIONED_TABLES = (*STORED_TABLES, contract.CUSTOMER_ACTION_STATE.name, contract.GOLD_PROGRESS.name)
+"""The tables a succeeded run records the Delta versions of: a later run that finds any other version must run."""
+IDLE_CHECK = "idle_check"
+"""Subject of the seconds the local runner spends finding whether anything is new since the last run."""
+
+
+def settings_fingerprint(settings: PipelineSettings) -> int:
+    """A 48-bit hash (exact in a double) of the pipeline's configuration and carousel's version."""
+    configuration = {**pipeline_configuration(settings), "carousel.version": _carousel_version()}
+    digest = hashlib.sha256(json.dumps(configuration, sort_keys=True).encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+def _carousel_version() -> str:
+    try:
+        return importlib.metadata.version("carousel")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "source"
+
+
+def source_versions(spark: SparkSession, settings: PipelineSettings) -> dict[str, int] | None:
+    """The Delta version of each raw source now; None when a source has none to compare (a Kafka topic, files)."""
+    if settings.kafka is not None:
+        return None  # a topic's new messages are not in any table version
+    try:
+        return {source: table_version(spark, location) for source, location in sorted(settings.sources.items())}
+    except Exception as error:  # not a Delta table: Spark names no single error class for it
+        log.info("a raw source has no Delta version (%s): the run cannot be found idle", type(error).__name__)
+        return None
+
+
+def unchanged_since(
+    spark: SparkSession, pipeline: LocalPipeline, fingerprint: int, sources: dict[str, int] | None
+) -> RunFacts | None:
+    """The newest run, when it succeeded and nothing moved since: the same settings, sources and tables' versions.
+
+    Such a run left exactly what a run now would leave, so `run_recorded` records the update
+    without running `spark-pipelines` or the gold step. None (run everything) when a source has
+    no version (`source_versions`), the newest run failed or was killed, its settings differ, a
+    source landed rows since, or a table it recorded is at another version (a killed run, a hand edit).
+    """
+    if sources is None:
+        return None
+    newest = newest_run(spark, str(pipeline.run_metrics), PIPELINE_COMMAND)
+    if newest is None or newest.status != SUCCEEDED:
+        return None
+    if newest.facts.get((PIPELINE_COMMAND, SETTINGS_FINGERPRINT)) != fingerprint:
+        return None
+    if newest.of(SOURCE_VERSION) != sources:
+        return None
+    published = newest.of(PUBLISHED_VERSION)
+    for table in VERSIONED_TABLES:
+        path = str(pipeline.table_path(table))
+        if table not in published or not table_exists(spark, path) or table_version(spark, path) != published[table]:
+            return None
+    return newest
+
+
 def run_recorded(
     spark: SparkSession,
     pipeline: LocalPipeline,
@@ -441,22 +524,41 @@ def run_recorded(
     cores: int = 2,
     driver_memory: str = "6g",
     shuffle_partitions: int = 8,
+    force: bool = False,
 ) -> RunSummary:
     """Run the pipeline once under a new run id and append the run, succeeded or failed, to its run-metrics table.
+
+    An update with nothing new (`unchanged_since`) is recorded, with the previous run's counts and
+    no row taken in, without running `spark-pipelines` or the gold step; `force` runs them anyway.
 
     Raises:
         PipelineRunError: the run failed (a failed reconciliation included: the pipeline fails it).
         carousel.pipeline.run_metrics.ReconciliationError: the finished run's counts do not add up.
     """
-    with recorded_run(spark, str(pipeline.run_metrics), "pipeline") as record:
+    with recorded_run(spark, str(pipeline.run_metrics), PIPELINE_COMMAND) as record:
         started = time.perf_counter()
-        record.seconds = pipeline.run(
-            settings,
-            record.run_id,
-            cores=cores,
-            driver_memory=driver_memory,
-            shuffle_partitions=shuffle_partitions,
-            jars=resolved_jars(spark, kafka=settings.kafka is not None),
+        record.settings_fingerprint = settings_fingerprint(settings)
+        versions = source_versions(spark, settings)
+        record.source_versions = versions or {}
+        previous = None if force else unchanged_since(spark, pipeline, record.settings_fingerprint, versions)
+        record.seconds[IDLE_CHECK] = time.perf_counter() - started
+        if previous is not None:
+            log.info("nothing new since run %s: spark-pipelines and the gold step are not run", previous.run_id)
+            summary = _idle_summary(previous, record.seconds, record.run_id)
+            record.counts, record.rows_written = summary.counts, summary.rows
+            record.rows_processed = summary.rows_processed
+            record.versions = {table: int(version) for table, version in previous.of(PUBLISHED_VERSION).items()}
+            return summary
+        started = time.perf_counter()
+        record.seconds.update(
+            pipeline.run(
+                settings,
+                record.run_id,
+                cores=cores,
+                driver_memory=driver_memory,
+                shuffle_partitions=shuffle_partitions,
+                jars=resolved_jars(spark, kafka=settings.kafka is not None),
+            )
         )
         record.seconds[SPARK_PIPELINES] = time.perf_counter() - started
         gold = run_gold_step(spark, pipeline, settings)
@@ -470,9 +572,28 @@ def run_recorded(
         )
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
-        record.versions = {table: table_version(spark, str(pipeline.table_path(table))) for table in STORED_TABLES}
+        record.versions = {
+            table: table_version(spark, path)
+            for table in VERSIONED_TABLES
+            if table_exists(spark, path := str(pipeline.table_path(table)))
+        }
         record.seconds[SUMMARY] = time.perf_counter() - started
     return summary
+
+
+def _idle_summary(previous: RunFacts, seconds: dict[str, float], run_id: str) -> RunSummary:
+    """The summary of an update with nothing new: the tables and totals `previous` recorded, no row taken in."""
+    read, kept, quarantined = (previous.of(metric) for metric in ("rows_read", "rows_kept", "rows_quarantined"))
+    counts = [SourceCounts(source, int(read[source]), int(kept[source]), int(quarantined[source])) for source in read]
+    return RunSummary(
+        rows={table: int(rows) for table, rows in previous.of(ROWS_WRITTEN).items()},
+        seconds=seconds,
+        counts=counts,
+        rows_processed={one.source: 0 for one in counts},
+        gold=GoldReport(),
+        run_id=run_id,
+        idle_since=previous.run_id,
+    )
 
 
 def run_gold_step(spark: SparkSession, pipeline: LocalPipeline, settings: PipelineSettings) -> GoldReport:

@@ -11,7 +11,10 @@ far), `rows_processed` (subject: a raw source; the rows this run's streams took 
 quarantined, found as the difference from the previous succeeded run of the same command),
 `rows_written` (subject: a table), `seconds` (subject: a stage or a pipeline flow) and, for a
 succeeded local pipeline run, `delta_version` (subject: a table): the version of the table that
-run published (see `carousel.pipeline.local.read_published`). A failed run is recorded too, with
+run published (see `carousel.pipeline.local.read_published`), `source_version` (subject: a raw
+source landed as a Delta table: the version the run read) and `settings_fingerprint` (subject:
+the command: a 48-bit hash of the run's settings), which let the next run see that nothing is new
+(`carousel.pipeline.local.unchanged_since`). A failed run is recorded too, with
 status `failed` and its error. On Databricks the pipeline's event log
 holds the same facts; the `source_reconciliation` table is there as well.
 """
@@ -48,6 +51,9 @@ SUCCEEDED, FAILED = "succeeded", "failed"
 RECONCILIATION_FAILED = "reconciliation failed"
 PUBLISHED_VERSION = "delta_version"
 ROWS_PROCESSED = "rows_processed"
+ROWS_WRITTEN = "rows_written"
+SOURCE_VERSION = "source_version"
+SETTINGS_FINGERPRINT = "settings_fingerprint"
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -278,6 +284,8 @@ class RunRecord:
     rows_written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    source_versions: dict[str, int] = field(default_factory=dict)
+    settings_fingerprint: int | None = None
 
     def rows(self, status: str, finished_at: dt.datetime, error: str | None = None) -> list[tuple]:
         """The run as rows of `RUN_METRICS_SCHEMA`; a run with no facts yet still gets one row."""
@@ -289,9 +297,12 @@ class RunRecord:
                 (counts.source, "rows_quarantined", counts.rows_quarantined),
             ]
         facts += [(source, ROWS_PROCESSED, rows) for source, rows in self.rows_processed.items()]
-        facts += [(table, "rows_written", rows) for table, rows in self.rows_written.items()]
+        facts += [(table, ROWS_WRITTEN, rows) for table, rows in self.rows_written.items()]
         facts += [(stage, "seconds", seconds) for stage, seconds in self.seconds.items()]
         facts += [(table, PUBLISHED_VERSION, version) for table, version in self.versions.items()]
+        facts += [(source, SOURCE_VERSION, version) for source, version in self.source_versions.items()]
+        if self.settings_fingerprint is not None:
+            facts.append((self.command, SETTINGS_FINGERPRINT, self.settings_fingerprint))
         if not facts:
             facts = [(self.command, "seconds", (finished_at - self.started_at).total_seconds())]
         return [
@@ -346,6 +357,32 @@ def published_version(spark: SparkSession, path: str, table: str) -> int | None:
         .first()
     )
     return None if latest is None else int(latest["value"])
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """One recorded run: its id, its status, and its facts by (subject, metric)."""
+
+    run_id: str
+    status: str
+    facts: dict[tuple[str, str], float]
+
+    def of(self, metric: str) -> dict[str, float]:
+        """The run's values of `metric`, by subject."""
+        return {subject: value for (subject, name), value in self.facts.items() if name == metric}
+
+
+def newest_run(spark: SparkSession, path: str, command: str) -> RunFacts | None:
+    """The newest recorded run of `command` in the run-metrics table at `path`, whatever its status, or None."""
+    if not os.path.isdir(os.path.join(path, "_delta_log")):
+        return None
+    runs = spark.read.format("delta").load(path).where(F.col("command") == command)
+    newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
+    rows = runs.join(newest, "run_id").select("run_id", "status", "subject", "metric", "value").collect()
+    if not rows:
+        return None
+    facts = {(row["subject"], row["metric"]): row["value"] for row in rows}
+    return RunFacts(rows[0]["run_id"], rows[0]["status"], facts)
 
 
 def newest_succeeded_run(run_metrics: DataFrame, command: str | None = None) -> DataFrame:

@@ -23,17 +23,56 @@ from carousel.synthetic import SyntheticConfig
 
 HISTORIES, EXAMPLES = CUSTOMER_HISTORIES_GOLD.name, TRAINING_EXAMPLES_GOLD.name
 TINY = SyntheticConfig(customers=80, window_days=3, history_days=20, actions_per_customer_year=2000, dirty_rate=0.05)
+CONFIG = HistoryConfig(history_length=6, lookback_days=10)
+FIRST, SECOND, THIRD = ((TINY.window_start + dt.timedelta(days=offset)).isoformat() for offset in (0, 1, 2))
+
+
+class _Messages(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def built(spark, tmp_path_factory):
+    """TINY generated once; a full `build`; the first day built, then `advance` day by day and the last day again."""
+    root = tmp_path_factory.mktemp("cli")
+    raw_dir, full, daily = root / "raw", root / "full", root / "daily"
+    generated = generate(spark, str(raw_dir), TINY)
+    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
+    written_full = build(spark, sources, str(full), CONFIG)
+    build(spark, sources, str(daily), CONFIG, FIRST, FIRST)  # the first day from the whole history
+    carousel_log, messages = logging.getLogger("carousel"), _Messages()
+    level = carousel_log.level
+    carousel_log.addHandler(messages)
+    carousel_log.setLevel(logging.INFO)
+    try:
+        advance(spark, sources, str(daily), FIRST, CONFIG)
+        written = advance(spark, sources, str(daily), SECOND, CONFIG)
+        daily_paths = sum(f"gold: {DAILY}:" in message for message in messages.messages)
+        rerun = advance(spark, sources, str(daily), SECOND, CONFIG)
+    finally:
+        carousel_log.removeHandler(messages)
+        carousel_log.setLevel(level)
+    return {
+        "sources": sources,
+        "generated": generated,
+        "full": full,
+        "written_full": written_full,
+        "daily": daily,
+        "written": written,
+        "rerun": rerun,
+        "daily_paths": daily_paths,
+    }
 
 
 @pytest.mark.slow
-def test_generate_then_build_writes_the_training_data(spark, tmp_path):
-    raw_dir, out_dir = tmp_path / "raw", tmp_path / "gold"
-    generated = generate(spark, str(raw_dir), TINY)
+def test_generate_then_build_writes_the_training_data(spark, built):
+    generated, sources, out_dir, written = built["generated"], built["sources"], built["full"], built["written_full"]
     assert set(generated) == set(RAW_SOURCES) and all(rows > 0 for rows in generated.values())
-
-    config = HistoryConfig(history_length=6, lookback_days=10)
-    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
-    written = build(spark, sources, str(out_dir), config)
 
     histories = spark.read.format("delta").load(str(out_dir / HISTORIES))
     packed = spark.read.format("delta").load(str(out_dir / EXAMPLES))
@@ -87,27 +126,14 @@ def _rows(df, day: str) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_advance_day_by_day_writes_what_a_full_build_writes(spark, tmp_path, caplog):
-    raw_dir, out, full = tmp_path / "raw", tmp_path / "daily", tmp_path / "full"
-    generate(spark, str(raw_dir), TINY)
-    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
-    config = HistoryConfig(history_length=6, lookback_days=10)
-    build(spark, sources, str(full), config)
-    first, second, third = ((TINY.window_start + dt.timedelta(days=offset)).isoformat() for offset in (0, 1, 2))
-
-    build(spark, sources, str(out), config, first, first)  # the first day from the whole history
-    with caplog.at_level(logging.INFO, logger="carousel"):
-        advance(spark, sources, str(out), first, config)
-        written = advance(spark, sources, str(out), second, config)
-        daily_paths = sum(f"gold: {DAILY}:" in message for message in caplog.messages)
-        rerun = advance(spark, sources, str(out), second, config)
-
-    assert daily_paths == 2  # each day from the day before's state
+def test_advance_day_by_day_writes_what_a_full_build_writes(spark, built):
+    out, full, written, rerun = built["daily"], built["full"], built["written"], built["rerun"]
+    assert built["daily_paths"] == 2  # each day from the day before's state
     assert rerun == written and written[HISTORIES] > 0 and written[EXAMPLES] == written[HISTORIES]
     for table in (HISTORIES, EXAMPLES):
         daily = spark.read.format("delta").load(str(out / table))
         expected = spark.read.format("delta").load(str(full / table))
-        for day in (first, second, third):
+        for day in (FIRST, SECOND, THIRD):
             assert _rows(daily, day) == _rows(expected, day), (table, day)
         assert daily.count() == expected.count()
     # One state, one row per customer, as of the newest day: what a build of the same days keeps.
@@ -128,15 +154,7 @@ def _train_a_few_steps(table: str, days: list[str]) -> dict:
 
 
 @pytest.mark.slow
-def test_the_loader_trains_on_what_build_and_advance_write(spark, tmp_path):
-    raw_dir, daily, full = tmp_path / "raw", tmp_path / "daily", tmp_path / "full"
-    generate(spark, str(raw_dir), TINY)
-    sources = {name: str(raw_dir / name) for name in RAW_SOURCES}
-    config = HistoryConfig(history_length=6, lookback_days=10)
-    build(spark, sources, str(full), config)
-    first, second = (TINY.window_start + dt.timedelta(days=offset) for offset in (0, 1))
-    build(spark, sources, str(daily), config, first.isoformat(), first.isoformat())
-    advance(spark, sources, str(daily), first.isoformat(), config)
-    for out in (full, daily):
-        result = _train_a_few_steps(str(out / EXAMPLES), [second.isoformat()])
+def test_the_loader_trains_on_what_build_and_advance_write(built):
+    for out in (built["full"], built["daily"]):
+        result = _train_a_few_steps(str(out / EXAMPLES), [SECOND])
         assert result["steps"] == 3 and result["sequences"] == 3 * 16, out.name

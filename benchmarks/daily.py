@@ -230,7 +230,8 @@ def _run_table(command: str, updates: list[dict]) -> list[str]:
         f"## `{command}`",
         "",
         "| update | wall s | x backfill | spark-pipelines s | bronze + quarantine s | silver s "
-        "| reconciliation s | gold step s (plan / state / days / vocabulary / delete) | summary s | produce s | gold "
+        "| reconciliation s | gold step s (plan / state / days / vocabulary / delete) | summary s "
+        "| produce s (`--kafka`) or generate --next-day s (`cli`) | gold "
         "| days built "
         "| rows taken in |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -242,7 +243,8 @@ def _run_table(command: str, updates: list[dict]) -> list[str]:
         stages = " / ".join(
             _cell(seconds, f"gold_step.{stage}") for stage in ("plan", "state", "days", "vocabulary", "delete")
         )
-        produce = "-" if line.get("produce_s") is None else f"{line['produce_s']:.1f}"
+        before = line.get("produce_s") if line.get("produce_s") is not None else line.get("generate_s")
+        produce = "-" if before is None else f"{before:.1f}"
         out.append(
             f"| {line['update']} ({line['kind']}) | {line['wall_s']:.1f} | {line['wall_s'] / backfill:.2f} "
             f"| {_cell(seconds, 'spark_pipelines_run')} | {ingest:.1f} | {silver:.1f} "

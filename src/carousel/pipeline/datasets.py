@@ -53,6 +53,8 @@ TableReader = Callable[[str], DataFrame]
 BRONZE = {source: contract.bronze(source) for source in RAW_SCHEMAS}
 QUARANTINE = {source: contract.quarantine(source) for source in RAW_SCHEMAS}
 ACTIONS_SILVER = contract.ACTIONS_SILVER.name
+SILVER_FLOWS = {source: f"{source}_to_{ACTIONS_SILVER}" for source in ("clicks", "add_to_carts", "orders")}
+"""The append flow of `actions_silver` per action source, by name: the pipeline declares them, the runner times them."""
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
 SOURCE_RECONCILIATION = contract.SOURCE_RECONCILIATION

@@ -33,6 +33,7 @@ from carousel.pipeline.datasets import (
     BRONZE,
     CUSTOMER_HISTORIES_GOLD,
     QUARANTINE,
+    SILVER_FLOWS,
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
@@ -105,7 +106,6 @@ _RUN_STARTED = "Starting run..."
 """What pyspark's pipelines CLI prints once the graph is registered and the run begins."""
 _BIND_FAILURE = re.compile(r"BindException|Address already in use|Failed to bind")
 _ERROR_LINE = re.compile(r"^\s*(?:Caused by: |Exception in thread \"[^\"]*\" )?([\w.$]+(?:Exception|Error)\b(?::.*)?)$")
-_APPEND_FLOW = re.compile(r"^\w+_to_(\w+)$")
 _FLOW_EVENT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?): Flow \S*?\.?(\w+) (?:is|has) (\w+)")
 
 
@@ -350,13 +350,16 @@ def resolved_jars(spark: SparkSession, *, kafka: bool = False) -> list[str] | No
     return paths
 
 
+_APPEND_FLOW_TARGETS = {flow: ACTIONS_SILVER for flow in SILVER_FLOWS.values()}
+
+
 def _append_flow_targets(started: dict[str, float], finished: dict[str, float]) -> dict[str, float]:
-    """Seconds of each table its append flows fill (flows named `<source>_to_<table>`): first start to last end."""
+    """Seconds of each table its append flows fill (`datasets.SILVER_FLOWS`): first start to last end."""
     spans: dict[str, list[float]] = {}
     for flow, end in finished.items():
-        target = _APPEND_FLOW.match(flow)
+        target = _APPEND_FLOW_TARGETS.get(flow)
         if target:
-            span = spans.setdefault(target.group(1), [started[flow], end])
+            span = spans.setdefault(target, [started[flow], end])
             span[:] = [min(span[0], started[flow]), max(span[1], end)]
     return {table: end - start for table, (start, end) in spans.items()}
 

@@ -14,16 +14,16 @@ dp.create_streaming_table(
 )
 
 
-@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="clicks_to_actions_silver")
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name=datasets.SILVER_FLOWS["clicks"])
 def clicks_to_actions_silver():
     return datasets.actions_of(spark.readStream.table, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="add_to_carts_to_actions_silver")
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name=datasets.SILVER_FLOWS["add_to_carts"])
 def add_to_carts_to_actions_silver():
     return datasets.actions_of(spark.readStream.table, "add_to_carts")  # noqa: F821
 
 
-@dp.append_flow(target=contract.ACTIONS_SILVER.name, name="orders_to_actions_silver")
+@dp.append_flow(target=contract.ACTIONS_SILVER.name, name=datasets.SILVER_FLOWS["orders"])
 def orders_to_actions_silver():
     return datasets.actions_of(spark.readStream.table, "orders")  # noqa: F821

@@ -343,10 +343,7 @@ def build_gold(
     if days and days == [day_after_state] and not window.is_backfill:
         report.path = DAILY
         with report.timed("state"):
-            stored = _state_as_of(read_table(spark, tables.state), state_as_of)
-            day_actions = actions.where(F.col("action_day") == F.lit(state_as_of).cast("date"))
-            changes = state_changes(stored, day_actions, state_as_of, config)
-            merge_table(spark, changes, tables.state, "customer_id", delete_when="changes.actions IS NULL")
+            merge_day_into_state(spark, tables.state, state_as_of, actions, config)
         state_as_of = days[0]
         day_impressions = impressions.where(F.col("dt") == days[0])
         with report.timed("days"):
@@ -380,6 +377,16 @@ def build_gold(
 
     _record_progress(spark, tables, plan, state_as_of, days)
     return report
+
+
+def merge_day_into_state(
+    spark: SparkSession, location: str, state_as_of: str, actions: DataFrame, config: HistoryConfig
+) -> None:
+    """Advance the stored state at `location` by the actions of its day: a MERGE of only the customers that change."""
+    stored = _state_as_of(read_table(spark, location), state_as_of)
+    day_actions = actions.where(F.col("action_day") == F.lit(state_as_of).cast("date"))
+    changes = state_changes(stored, day_actions, state_as_of, config)
+    merge_table(spark, changes, location, "customer_id", delete_when="changes.actions IS NULL")
 
 
 def _state_as_of(stored: DataFrame, as_of: str) -> DataFrame:

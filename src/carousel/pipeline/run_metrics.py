@@ -376,9 +376,8 @@ def newest_run(spark: SparkSession, path: str, command: str) -> RunFacts | None:
     """The newest recorded run of `command` in the run-metrics table at `path`, whatever its status, or None."""
     if not os.path.isdir(os.path.join(path, "_delta_log")):
         return None
-    runs = spark.read.format("delta").load(path).where(F.col("command") == command)
-    newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
-    rows = runs.join(newest, "run_id").select("run_id", "status", "subject", "metric", "value").collect()
+    runs = _newest_of(spark.read.format("delta").load(path).where(F.col("command") == command))
+    rows = runs.select("run_id", "status", "subject", "metric", "value").collect()
     if not rows:
         return None
     facts = {(row["subject"], row["metric"]): row["value"] for row in rows}
@@ -390,6 +389,11 @@ def newest_succeeded_run(run_metrics: DataFrame, command: str | None = None) -> 
     runs = run_metrics.where(F.col("status") == SUCCEEDED)
     if command is not None:
         runs = runs.where(F.col("command") == command)
+    return _newest_of(runs)
+
+
+def _newest_of(runs: DataFrame) -> DataFrame:
+    """The rows of the newest run (by finish, then run id) among the rows of `runs`."""
     newest = runs.orderBy(F.col("finished_at").desc(), F.col("run_id").desc()).limit(1).select("run_id")
     return runs.join(newest, "run_id")
 

@@ -18,9 +18,11 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -53,6 +55,7 @@ from carousel.pipeline.run_metrics import (
     published_version,
     recorded_run,
     rows_processed,
+    union_all,
 )
 from carousel.pipeline.settings import (
     HISTORY_LENGTH_KEY,
@@ -71,6 +74,7 @@ from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, s
 from carousel.storage import absolute_if_local, read_table, table_exists, table_version
 
 log = logging.getLogger("carousel")
+T = TypeVar("T")
 
 TRANSFORMATIONS = Path(__file__).resolve().parents[2] / "carousel_pipeline" / "transformations"
 _SESSION_VARIABLES = frozenset(
@@ -448,17 +452,29 @@ def summarize(
     `run_id`, the rules count every quarantined row.
     """
     summary = RunSummary(seconds=seconds, run_id=run_id or "")
-    for table in STORED_TABLES:
-        summary.rows[table] = table_rows(spark, str(pipeline.table_path(table)))
+    summary.rows = per_table(lambda table: table_rows(spark, str(pipeline.table_path(table))), STORED_TABLES)
+    quarantined = []
     for source, table in QUARANTINE.items():
         quarantine = spark.read.format("delta").load(str(pipeline.table_path(table)))
         if run_id:
             quarantine = quarantine.where(F.col("run_id") == run_id)
-        for row in quarantine.select(F.explode("broken_rules").alias("rule")).groupBy("rule").count().collect():
-            summary.quarantined_by_rule[(source, row["rule"])] = row["count"]
+        quarantined.append(quarantine.select(F.lit(source).alias("source"), F.explode("broken_rules").alias("rule")))
+    for row in union_all(quarantined).groupBy("source", "rule").count().collect():
+        summary.quarantined_by_rule[(row["source"], row["rule"])] = row["count"]
     reconciliation = spark.read.format("delta").load(str(pipeline.table_path(SOURCE_RECONCILIATION)))
     summary.counts = counts_from_rows(reconciliation.orderBy("source").collect())
     return summary
+
+
+_SIDE_BY_SIDE = 4
+"""How many tables the runner asks about at once: each question is a small job that mostly waits on Delta's log."""
+
+
+def per_table(answer: Callable[[str], T], tables: Iterable[str]) -> dict[str, T]:
+    """`answer` of each table, asked `_SIDE_BY_SIDE` at a time, in the order of `tables`."""
+    tables = list(tables)
+    with ThreadPoolExecutor(max_workers=_SIDE_BY_SIDE) as pool:
+        return dict(zip(tables, pool.map(answer, tables), strict=True))
 
 
 VERSIONED_TABLES = (*STORED_TABLES, contract.CUSTOMER_ACTION_STATE.name, contract.GOLD_PROGRESS.name)
@@ -486,7 +502,7 @@ def source_versions(spark: SparkSession, settings: PipelineSettings) -> dict[str
     if settings.kafka is not None:
         return None  # a topic's new messages are not in any table version
     try:
-        return {source: table_version(spark, location) for source, location in sorted(settings.sources.items())}
+        return per_table(lambda source: table_version(spark, settings.sources[source]), sorted(settings.sources))
     except Exception as error:  # not a Delta table: Spark names no single error class for it
         log.info("a raw source has no Delta version (%s): the run cannot be found idle", type(error).__name__)
         return None
@@ -512,11 +528,12 @@ def unchanged_since(
     if newest.of(SOURCE_VERSION) != sources:
         return None
     published = newest.of(PUBLISHED_VERSION)
-    for table in VERSIONED_TABLES:
-        path = str(pipeline.table_path(table))
-        if table not in published or not table_exists(spark, path) or table_version(spark, path) != published[table]:
-            return None
-    return newest
+    if any(
+        table not in published or not table_exists(spark, str(pipeline.table_path(table))) for table in VERSIONED_TABLES
+    ):
+        return None
+    versions = per_table(lambda table: table_version(spark, str(pipeline.table_path(table))), VERSIONED_TABLES)
+    return newest if all(versions[table] == published[table] for table in VERSIONED_TABLES) else None
 
 
 def run_recorded(
@@ -575,11 +592,8 @@ def run_recorded(
         )
         # The pipeline's source_reconciliation already fails an unbalanced update; this is the runner's own look.
         check_reconciled(summary.counts)
-        record.versions = {
-            table: table_version(spark, path)
-            for table in VERSIONED_TABLES
-            if table_exists(spark, path := str(pipeline.table_path(table)))
-        }
+        stored = [table for table in VERSIONED_TABLES if table_exists(spark, str(pipeline.table_path(table)))]
+        record.versions = per_table(lambda table: table_version(spark, str(pipeline.table_path(table))), stored)
         record.seconds[SUMMARY] = time.perf_counter() - started
     return summary
 

@@ -98,24 +98,7 @@ PROJECT_CASES = ("project-per-customer-day", "project-per-impression", "baseline
 FLOOR_CASES = ("floor-scan", "floor-shuffle", "floor-collect-sort")
 CASES = (*COMPETITOR_CASES, *PROJECT_CASES, *FLOOR_CASES)
 
-CASE_DESCRIPTIONS = {
-    "competitor": "the competitor's `build_training_inputs(...)` (explode=False: one row per impression row)",
-    "competitor-exploded": "the competitor's `build_training_inputs(..., explode=True)` (one row per shown item)",
-    "project-per-customer-day": "`build_histories(unify_actions(...), customer_days(impressions), HistoryConfig())`",
-    "project-per-impression": "`carousel.build_training_examples(...)` (one row per shown item)",
-    "baseline": "the project's naive approach (`benchmarks/approaches.py: baseline_histories`), per customer-day",
-    "floor-scan": "read the actions' columns of the three sources",
-    "floor-shuffle": "+ repartition by customer",
-    "floor-collect-sort": "+ per customer `sort_array(collect_list(struct(occurred_at, action_type, item_id, "
-    "action_day)), desc)`",
-}
-
 SETTINGS = ("defaults", "cli")
-SETTINGS_DESCRIPTIONS = {
-    "defaults": "Spark's defaults (200 shuffle partitions, AQE on), local[*], driver memory as given",
-    "cli": "the project's CLI session: `carousel.spark.local_spark` with the CLI's default shuffle partitions "
-    "(the competitor gets the same settings, without Delta)",
-}
 
 DEFAULT_DRIVER_MEMORY = "12g"
 FLOOR_REFERENCE = "floor-collect-sort"

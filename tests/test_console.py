@@ -101,6 +101,8 @@ def test_any_other_exception_keeps_its_traceback():
 def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_base():
     from carousel.baseline.model import BaselineInputError
     from carousel.config import DayFormatError
+    from carousel.engine import MissingGoldInputError
+    from carousel.errors import ConfigError
     from carousel.loader import TrainingTableError
     from carousel.pipeline.graph import LineageError
     from carousel.pipeline.lineage import ColumnDescriptionError
@@ -124,6 +126,8 @@ def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_
         PipelineConfigError: ValueError,
         DayFormatError: ValueError,
         KnobRangeError: ValueError,
+        ConfigError: ValueError,
+        MissingGoldInputError: LookupError,
         SourceNotFoundError: FileNotFoundError,
     }
     for error, old_base in old_bases.items():
@@ -329,4 +333,16 @@ def test_carousel_train_names_a_missing_table_in_one_line(spark):
     assert raised.value.code == (
         "carousel-train: error: source 'training_examples_gold' not found: "
         "no table or view '`no_such_schema_for_carousel_tests`.`training_examples_gold`'"
+    )
+
+
+def test_carousel_gold_before_a_first_pipeline_update_is_one_line(spark):
+    from carousel.pipeline.gold_step import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["--schema", "no_such_schema_for_carousel_tests"])
+    assert raised.value.code == (
+        "carousel-gold: error: the gold step reads `no_such_schema_for_carousel_tests`.`actions_silver` and "
+        "`no_such_schema_for_carousel_tests`.`impressions_bronze`, which the pipeline has not written yet: "
+        "run an update of the pipeline first (locally: `carousel pipeline`)"
     )

@@ -51,7 +51,7 @@ def test_ddl_quotes_a_description_with_an_apostrophe():
 
 
 def test_validation_lineage_and_loader_read_the_contract():
-    for table in (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD, contract.TRAINING_EXAMPLES):
+    for table in (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD):
         assert EXPECTED_COLUMNS[table.name] == table.types
     assert GOLD_COLUMN_DESCRIPTIONS == {name: table.descriptions for name, table in contract.DESCRIBED_TABLES.items()}
     assert set(contract.LOADER_COLUMNS) <= set(contract.TRAINING_EXAMPLES_GOLD.column_names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from builders import at, example_tuples, raw_frames
 
-from carousel import HistoryConfig, build_training_examples
+from carousel import HistoryConfig, build_training_examples, contract
 from carousel.actions import unify_actions
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples, unpack_training_examples
@@ -41,3 +41,10 @@ def test_unpacked_equals_the_public_api(spark):
     expected = example_tuples(build_training_examples(*frames, history_length=3, lookback_days=30))
     assert example_tuples(unpack_training_examples(packed)) == expected
     assert len(expected) == 4
+
+
+def test_unpacked_rows_have_the_contracts_per_impression_columns(spark):
+    packed, _ = packed_and_frames(spark)
+    unpacked = unpack_training_examples(packed)
+    columns = [(field.name, field.dataType.simpleString()) for field in unpacked.schema]
+    assert columns == list(contract.TRAINING_EXAMPLES.types.items())

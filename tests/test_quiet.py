@@ -8,7 +8,7 @@ import sys
 import threading
 from types import SimpleNamespace
 
-from carousel import batch
+from carousel import progress
 from carousel.cli import _spark_log, parse_args
 from carousel.spark import child_output_to
 
@@ -54,8 +54,8 @@ class _Tracker:
 def test_a_long_stage_logs_the_share_of_its_running_tasks_done(monkeypatch, caplog):
     tracker = _Tracker()
     spark = SimpleNamespace(sparkContext=SimpleNamespace(statusTracker=lambda: tracker))
-    monkeypatch.setattr(batch, "PROGRESS_EVERY_S", 0.001)
-    with caplog.at_level(logging.INFO, logger="carousel"), batch.stage("generate clicks", spark=spark):
+    monkeypatch.setattr(progress, "PROGRESS_EVERY_S", 0.001)
+    with caplog.at_level(logging.INFO, logger="carousel"), progress.stage("generate clicks", spark=spark):
         assert tracker.asked.wait(timeout=30)
     assert "generate clicks: 40% of the running tasks done (4 of 10)" in caplog.messages
     assert caplog.messages[-1].startswith("generate clicks done in")

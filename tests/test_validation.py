@@ -13,13 +13,12 @@ from carousel import HistoryConfig
 from carousel.actions import unify_actions
 from carousel.contract import GOLD_PROGRESS
 from carousel.examples import explode_impressions
-from carousel.gold import pack_training_examples, unpack_training_examples
+from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.pipeline.validation import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
-    TRAINING_EXAMPLES_VIEW,
     GoldValidationError,
     InvariantFailure,
     build_parser,
@@ -193,7 +192,6 @@ def gold(spark):
     return {
         CUSTOMER_HISTORIES_GOLD: histories,
         TRAINING_EXAMPLES_GOLD: packed,
-        TRAINING_EXAMPLES_VIEW: local(unpack_training_examples(packed)),
         ACTIONS_SILVER: actions,
     }
 
@@ -244,7 +242,7 @@ def test_qualified_name_leaves_out_empty_parts():
 def test_validate_gold_names_tables_it_cannot_read(spark):
     with pytest.raises(GoldValidationError) as raised:
         validate_gold(spark, None, "no_such_schema_for_carousel_tests", history_length=3)
-    # The optional tables (the per-impression view, actions_silver) are skipped when absent.
+    # The optional table (actions_silver) is skipped when absent.
     assert {failure.table for failure in raised.value.failures} == {CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD}
     assert {failure.invariant for failure in raised.value.failures} == {"table_exists"}
 

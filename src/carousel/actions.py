@@ -13,10 +13,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.contract import ACTIONS_SILVER, ADD_TO_CART, CLICK, ORDER
+from carousel.contract import ADD_TO_CART, CLICK, ORDER
 from carousel.quality import checked_day, keep_valid
-
-ACTION_COLUMNS = ACTIONS_SILVER.column_names
 
 
 def _action_type(code: int) -> Column:

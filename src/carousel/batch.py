@@ -12,10 +12,6 @@ import datetime as dt
 import logging
 import os
 import re
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +24,7 @@ from carousel.config import DEFAULT_WINDOW_DAYS, HistoryConfig, parse_day
 from carousel.engine import GoldTables, Window, build_gold
 from carousel.errors import CarouselError
 from carousel.pipeline.run_metrics import RunRecord, SourceCounts, check_reconciled, recorded_run
+from carousel.progress import stage
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.schemas import conformed_columns
 from carousel.storage import (
@@ -47,58 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("carousel")
 
 RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
-
-
-@contextmanager
-def stage(name: str, seconds: dict[str, float] | None = None, spark: SparkSession | None = None) -> Iterator[dict]:
-    """Log a stage's start, and its end with seconds and whatever the body puts in the yielded dict.
-
-    With `seconds`, the stage's duration is also stored there under `name`. With `spark`, a long
-    stage also logs how far its running Spark tasks have got, every `PROGRESS_EVERY_S` seconds.
-    """
-    facts: dict = {}
-    log.info("%s ...", name)
-    started = time.perf_counter()
-    progress = _Progress(spark, name) if spark is not None else None
-    if progress:
-        progress.start()
-    try:
-        yield facts
-    finally:
-        if progress:
-            progress.stop()
-    elapsed = time.perf_counter() - started
-    if seconds is not None:
-        seconds[name] = elapsed
-    details = ", ".join(
-        f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}" for key, value in facts.items()
-    )
-    log.info("%s done in %.1f s%s", name, elapsed, f" ({details})" if details else "")
-
-
-PROGRESS_EVERY_S = 10.0
-
-
-class _Progress(threading.Thread):
-    """Logs the share of finished tasks of the running Spark stages, until stopped."""
-
-    def __init__(self, spark: SparkSession, name: str) -> None:
-        super().__init__(name=f"progress of {name}", daemon=True)
-        self._tracker = spark.sparkContext.statusTracker()
-        self._stage = name
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(PROGRESS_EVERY_S):
-            running = [self._tracker.getStageInfo(stage) for stage in self._tracker.getActiveStageIds()]
-            tasks = sum(info.numTasks for info in running if info)
-            done = sum(info.numCompletedTasks for info in running if info)
-            if tasks:
-                log.info("%s: %d%% of the running tasks done (%d of %d)", self._stage, 100 * done // tasks, done, tasks)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join()
 
 
 def generate(spark: SparkSession, out: str, config) -> dict[str, int]:

@@ -22,6 +22,7 @@ from carousel.config import (
 )
 from carousel.console import add_verbose_option, configure_logging, day, knob, number, run_command, whole_number
 from carousel.contract import ITEM_VOCABULARY_GOLD as VOCABULARY_TABLE
+from carousel.errors import CarouselError
 from carousel.storage import RAW_SOURCES, check_source_exists
 
 log = logging.getLogger("carousel")
@@ -223,7 +224,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             _synthetic_config(args).history_start  # noqa: B018
     except OverflowError:
         command.error("--window-days and --history-days reach back before 0001-01-01 from --window-end")
-    except ValueError as error:  # KnobRangeError, DayFormatError, the generator's checks
+    except CarouselError as error:  # KnobRangeError, DayFormatError, the generator's ConfigError
         command.error(str(error))
     return args
 

@@ -25,7 +25,6 @@ from typing import TypeVar
 from carousel.config import KnobRange, parse_day, parse_knob
 from carousel.errors import CarouselError, KnobRangeError
 
-EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 JAVA_INT_MAX = 2**31 - 1  # the options below end up in Spark (JVM int) settings and columns
 
@@ -181,6 +180,12 @@ def optional_day(name: str) -> Callable[[str], str | None]:
 
     parse.__name__ = name
     return parse
+
+
+def add_table_location_options(parser: argparse.ArgumentParser) -> None:
+    """`--catalog` and `--schema`: where a job task finds the pipeline's tables (`parse_table_location_args`)."""
+    parser.add_argument("--catalog", default="", help="the pipeline's catalog (empty: the current one)")
+    parser.add_argument("--schema", default="", help="the pipeline's schema (empty: the current one)")
 
 
 def parse_table_location_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:

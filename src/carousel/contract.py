@@ -15,8 +15,6 @@ PADDING = 0
 CLICK = 1
 ADD_TO_CART = 2
 ORDER = 3
-ACTION_TYPE_NAMES = {PADDING: "padding", CLICK: "click", ADD_TO_CART: "add-to-cart", ORDER: "order"}
-"""Code of `action_types` -> what it means; an item id of 0 is padding too."""
 
 PADDING_INDEX = 0
 UNKNOWN_INDEX = 1

@@ -39,7 +39,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
 from carousel.incremental import histories_from_state, initial_state, state_changes
+from carousel.progress import stage
 from carousel.storage import (
     DELETION_VECTORS,
     NoChangeFeedError,
@@ -149,17 +149,18 @@ class GoldReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Add the seconds the body takes to `seconds[f"gold_step.{stage}"]` (the step's own profile), and log them."""
-        started = time.perf_counter()
-        log.info("gold: %s ...", stage)
+    def timed(self, name: str, spark: SparkSession | None = None) -> Iterator[None]:
+        """Add the seconds the body takes to `seconds[f"gold_step.{name}"]` (the step's own profile), and log them.
+
+        With `spark`, a long stage logs its Spark tasks done too, as the other long stages do.
+        """
+        seconds: dict[str, float] = {}
         try:
-            yield
+            with stage(f"gold: {name}", seconds, spark):
+                yield
         finally:
-            key = f"gold_step.{stage}"
-            elapsed = time.perf_counter() - started
-            self.seconds[key] = self.seconds.get(key, 0.0) + elapsed
-            log.info("gold: %s done in %.1f s", stage, elapsed)
+            key = f"gold_step.{name}"
+            self.seconds[key] = self.seconds.get(key, 0.0) + seconds.get(f"gold: {name}", 0.0)
 
 
 @dataclass(frozen=True)
@@ -325,9 +326,20 @@ def build_gold(
 
     Returns:
         How the days were built, which ones, which were deleted, rows written per table.
+
+    Raises:
+        MissingGoldInputError: silver or impressions bronze does not exist yet.
     """
+    missing = [
+        location for location in (tables.actions_silver, tables.impressions_bronze) if not table_exists(spark, location)
+    ]
+    if missing:
+        raise MissingGoldInputError(
+            f"the gold step reads {' and '.join(missing)}, which the pipeline has not written yet: "
+            "run an update of the pipeline first (locally: `carousel pipeline`)"
+        )
     report = GoldReport()
-    with report.timed("plan"):
+    with report.timed("plan", spark):
         previous = _last_progress(spark, tables)
         if previous is not None:
             _restore_to_progress(spark, tables.state, previous.state_version)
@@ -342,32 +354,32 @@ def build_gold(
     actions = read_table(spark, tables.actions_silver)
     if days and days == [day_after_state] and not window.is_backfill:
         report.path = DAILY
-        with report.timed("state"):
+        with report.timed("state", spark):
             merge_day_into_state(spark, tables.state, state_as_of, actions, config)
         state_as_of = days[0]
         day_impressions = impressions.where(F.col("dt") == days[0])
-        with report.timed("days"):
+        with report.timed("days", spark):
             state = _state_as_of(read_table(spark, tables.state), state_as_of)
             histories = histories_from_state(state, customer_days(day_impressions), config)
             _write_days(spark, tables, histories, day_impressions, days, report)
     elif days:
         report.path = FULL
         day_impressions = impressions.where(F.col("dt").isin(days))
-        with report.timed("days"):
+        with report.timed("days", spark):
             histories = build_histories(actions, customer_days(day_impressions), config)
             _write_days(spark, tables, histories, day_impressions, days, report)
         if window.is_backfill or state_as_of != plan.newest_built:
-            with report.timed("state"):
+            with report.timed("state", spark):
                 state = initial_state(actions, plan.newest_built, config).select(*STATE_COLUMNS)
                 write_table(state, tables.state, properties=DELETION_VECTORS)
             state_as_of = plan.newest_built
     report.days_built = days
     log.info("gold: %s: %s", report.path, ", ".join(days) or "no day")
 
-    with report.timed("vocabulary"):
+    with report.timed("vocabulary", spark):
         report.vocabulary_version = _grow_vocabulary(spark, tables, plan)
 
-    with report.timed("delete"):
+    with report.timed("delete", spark):
         oldest_kept = (parse_day(plan.start) - dt.timedelta(days=window.retention_days)).isoformat()
         report.days_deleted = sorted(day for day in plan.built if day < oldest_kept)
         if report.days_deleted:
@@ -513,6 +525,10 @@ def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
     write_table(moved, tables.progress, mode="append")
     log.info("gold: vocabulary re-ranked as version %d", version)
     return version
+
+
+class MissingGoldInputError(CarouselError, LookupError):
+    """The gold step found no silver or impressions bronze to read; the message names them and what to run first."""
 
 
 class MissingVocabularyError(CarouselError, LookupError):

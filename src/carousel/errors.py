@@ -19,3 +19,7 @@ class KnobRangeError(CarouselError, ValueError):
         self.knob = knob
         self.value = value
         self.allowed = allowed
+
+
+class ConfigError(CarouselError, ValueError):
+    """A configuration's values are out of range or do not fit together (the message names the setting)."""

@@ -78,11 +78,6 @@ def explode_impressions(impressions: DataFrame, schema: T.StructType | None = No
     )
 
 
-def join_histories(shown_items: DataFrame, histories: DataFrame) -> DataFrame:
-    """Return one row per shown item with its customer-day's history arrays beside it."""
-    return shown_items.join(histories, ["dt", "customer_id"], "inner").select(*EXAMPLE_COLUMNS)
-
-
 def impression_rows_per_customer_day(impressions: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one row per (dt, customer_id) with valid impression rows, those rows' ranking ids and lists beside it.
 

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.errors import CarouselError
+from carousel.errors import CarouselError, ConfigError
 from carousel.locations import is_path
 from carousel.schemas import RAW_SCHEMAS
 
@@ -108,7 +108,7 @@ def read_source_stream(spark: SparkSession, source: str, schema: T.StructType) -
 def qualified_name(catalog: str | None, schema: str | None, table: str) -> str:
     """Return `catalog`.`schema`.`table`, `schema`.`table` or `table`, leaving out the empty parts."""
     if catalog and not schema:
-        raise ValueError(f"a catalog ({catalog!r}) needs a schema to name table {table!r}")
+        raise ConfigError(f"a catalog ({catalog!r}) needs a schema to name table {table!r}")
     return ".".join(f"`{part}`" for part in (catalog, schema, table) if part)
 
 

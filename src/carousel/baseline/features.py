@@ -11,7 +11,6 @@ from carousel.contract import ADD_TO_CART, CLICK, ORDER
 
 LABEL = "label"
 SCORE = "order_probability"
-POPULARITY_FEATURES = ("item_actions_before", "item_orders_before")
 FEATURE_DESCRIPTIONS = {
     "item_clicks": "clicks on the shown item among the customer's last N actions",
     "item_add_to_carts": "add-to-carts of the shown item among the customer's last N actions",

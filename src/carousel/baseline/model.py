@@ -10,8 +10,8 @@ It is the number to beat and the proof that the training input carries signal. P
 - the position in the carousel.
 
 The history features are computed inside the fitted `PipelineModel` (a `SQLTransformer` over
-`actions`, `action_types` and `item_id`), so the registered model scores rows of the
-`training_examples` view that carry the two popularity columns (`add_item_popularity`).
+`actions`, `action_types` and `item_id`), so the registered model scores per-impression rows
+(`carousel.gold.unpack_training_examples`) that carry the two popularity columns (`add_item_popularity`).
 The split is by time: the last `eval_days` days are evaluated on, the days before them trained
 on; no evaluation day is ever seen in training.
 """
@@ -49,7 +49,7 @@ from carousel.baseline.metrics import (
     single_feature_roc_auc,
 )
 from carousel.baseline.summary import EvaluationSummary
-from carousel.errors import CarouselError
+from carousel.errors import CarouselError, ConfigError
 from carousel.gold import unpack_training_examples
 
 log = logging.getLogger("carousel")
@@ -80,15 +80,15 @@ class BaselineConfig:
 
     def __post_init__(self) -> None:
         if self.classifier not in CLASSIFIERS:
-            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
+            raise ConfigError(f"classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
         if self.eval_days < 1:
-            raise ValueError(f"eval_days must be at least 1, got {self.eval_days}")
+            raise ConfigError(f"eval_days must be at least 1, got {self.eval_days}")
         if self.popularity_days < 1:
-            raise ValueError(f"popularity_days must be at least 1, got {self.popularity_days}")
+            raise ConfigError(f"popularity_days must be at least 1, got {self.popularity_days}")
         if self.max_iter is not None and self.max_iter < 1:
-            raise ValueError(f"max_iter must be at least 1, got {self.max_iter}")
+            raise ConfigError(f"max_iter must be at least 1, got {self.max_iter}")
         if not 0 < self.sample_fraction <= 1:
-            raise ValueError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
+            raise ConfigError(f"sample_fraction must be in (0, 1], got {self.sample_fraction}")
 
     @property
     def iterations(self) -> int:

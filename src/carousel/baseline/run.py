@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from carousel.baseline.model import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
 from carousel.baseline.report import write_report
 from carousel.console import (
+    add_table_location_options,
     add_verbose_option,
     configure_logging,
     number,
@@ -194,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="carousel-train",
         description="Train the baseline on the pipeline's gold tables, report on it and register it in MLflow.",
     )
-    parser.add_argument("--catalog", default="", help="the pipeline's catalog (empty: the current one)")
-    parser.add_argument("--schema", default="", help="the pipeline's schema (empty: the current one)")
+    add_table_location_options(parser)
     parser.add_argument("--tracking-uri", default="databricks", help="MLflow tracking URI (default databricks)")
     parser.add_argument("--registry-uri", default="databricks-uc", help="MLflow registry URI (default databricks-uc)")
     parser.add_argument("--dfs-tmpdir", default=None, help="where Spark writes the model before upload (a UC volume)")

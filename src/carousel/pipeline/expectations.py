@@ -80,8 +80,3 @@ def expect(name: str, predicate: str) -> Callable[[DatasetFunction], DatasetFunc
 def expect_or_drop(name: str, predicate: str) -> Callable[[DatasetFunction], DatasetFunction]:
     """Single-expectation form of `expect_all_or_drop`."""
     return expect_all_or_drop({name: predicate})
-
-
-def expect_or_fail(name: str, predicate: str) -> Callable[[DatasetFunction], DatasetFunction]:
-    """Single-expectation form of `expect_all_or_fail`."""
-    return expect_all_or_fail({name: predicate})

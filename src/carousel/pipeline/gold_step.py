@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 from carousel import contract
 from carousel.config import DEFAULT_HISTORY_LENGTH, DEFAULT_LOOKBACK_DAYS, DEFAULT_WINDOW_DAYS, HistoryConfig
 from carousel.console import (
+    add_table_location_options,
     add_verbose_option,
     configure_logging,
     knob,
@@ -42,8 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="carousel-gold",
         description="Build the gold days that are new or whose inputs changed, from the pipeline's silver and bronze.",
     )
-    parser.add_argument("--catalog", default="", help="the pipeline's catalog (empty: the current one)")
-    parser.add_argument("--schema", default="", help="the pipeline's schema (empty: the current one)")
+    add_table_location_options(parser)
     parser.add_argument("--window-days", type=knob("window_days"), default=DEFAULT_WINDOW_DAYS, help="(default 14)")
     parser.add_argument("--window-start", type=optional_day("window_start"), default=None, help="backfill: first day")
     parser.add_argument("--window-end", type=optional_day("window_end"), default=None, help="backfill: last day")

@@ -29,7 +29,7 @@ REGENERATE_COMMAND = "python -m carousel.pipeline.lineage"
 GOLD_COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
     name: table.descriptions for name, table in DESCRIBED_TABLES.items()
 }
-"""Table -> column -> one sentence, for every gold table and the per-impression view (`carousel.contract`)."""
+"""Table -> column -> one sentence, for every gold table and the per-impression rows (`carousel.contract`)."""
 
 
 class ColumnDescriptionError(CarouselError, ValueError):

@@ -32,7 +32,14 @@ from pyspark.sql import functions as F
 
 from carousel import contract
 from carousel.config import DEFAULT_HISTORY_LENGTH
-from carousel.console import add_verbose_option, configure_logging, knob, parse_table_location_args, run_command
+from carousel.console import (
+    add_table_location_options,
+    add_verbose_option,
+    configure_logging,
+    knob,
+    parse_table_location_args,
+    run_command,
+)
 from carousel.contract import ORDER, PADDING
 from carousel.errors import CarouselError
 from carousel.schemas import DAY_FORMAT
@@ -42,21 +49,19 @@ log = logging.getLogger("carousel")
 
 CUSTOMER_HISTORIES_GOLD = contract.CUSTOMER_HISTORIES_GOLD.name
 TRAINING_EXAMPLES_GOLD = contract.TRAINING_EXAMPLES_GOLD.name
-TRAINING_EXAMPLES_VIEW = contract.TRAINING_EXAMPLES.name
 ACTIONS_SILVER = contract.ACTIONS_SILVER.name
 GOLD_PROGRESS = contract.GOLD_PROGRESS.name
 SHOWN_COLUMNS = tuple(column.name for column in contract.SHOWN_COLUMNS)
 
 EXPECTED_COLUMNS: dict[str, dict[str, str]] = {
-    table.name: table.types
-    for table in (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD, contract.TRAINING_EXAMPLES)
+    table.name: table.types for table in (contract.CUSTOMER_HISTORIES_GOLD, contract.TRAINING_EXAMPLES_GOLD)
 }
 # Of actions_silver, only the columns the leakage bound reads.
 EXPECTED_COLUMNS[ACTIONS_SILVER] = {name: contract.ACTIONS_SILVER.types[name] for name in ("customer_id", "action_day")}
 """Per table, column -> Spark type name (`carousel.contract`); nullability not compared, extra columns allowed."""
 
 REQUIRED_TABLES = (CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD)
-OPTIONAL_TABLES = (TRAINING_EXAMPLES_VIEW, ACTIONS_SILVER)
+OPTIONAL_TABLES = (ACTIONS_SILVER,)
 
 INVARIANTS: dict[str, str] = {
     "table_exists": "the table can be read",
@@ -77,7 +82,6 @@ INVARIANTS: dict[str, str] = {
 }
 """Invariant name -> what holds for a sound row; the order in which failures are reported."""
 
-VIOLATION_COLUMNS = ("dt", "customer_id", "invariant")
 EXAMPLES_PER_INVARIANT = 5
 
 
@@ -301,8 +305,7 @@ def check_gold(tables: Mapping[str, DataFrame], history_length: int, lookback_da
 
     Args:
         tables: table name -> DataFrame. customer_histories_gold and training_examples_gold
-            are required; with actions_silver the leakage bound is checked too, with
-            training_examples (the per-impression view) its schema.
+            are required; with actions_silver the leakage bound is checked too.
         history_length: N, the length every history array must have.
         lookback_days: narrows the leakage bound to the lookback window.
     """
@@ -379,9 +382,7 @@ def validate_gold(
             frame = spark.table(qualified)
             frame.schema  # noqa: B018 - Spark Connect resolves tables lazily; this makes a missing one fail here
         except AnalysisException as error:
-            if name in OPTIONAL_TABLES:
-                # The per-impression view is a pipeline-temporary view on open-source Spark; the
-                # checks it would feed are optional.
+            if name in OPTIONAL_TABLES:  # only the leakage bound reads it
                 continue
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             unreadable.append(InvariantFailure(name, "table_exists", 1, detail=f"{qualified} cannot be read: {reason}"))
@@ -402,8 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="carousel-validate",
         description="Check the carousel pipeline's gold tables; exit non-zero naming every broken invariant.",
     )
-    parser.add_argument("--catalog", default="", help="the pipeline's catalog (empty: the current one)")
-    parser.add_argument("--schema", default="", help="the pipeline's schema (empty: the current one)")
+    add_table_location_options(parser)
     parser.add_argument("--history-length", type=knob("history_length"), default=DEFAULT_HISTORY_LENGTH, help="N")
     parser.add_argument(
         "--lookback-days",

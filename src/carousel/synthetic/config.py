@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from carousel.errors import ConfigError
+
 EXTRA_COLUMN = "_ingested_at"
 """The one column outside the contract that every generated source carries (a timestamp)."""
 
@@ -148,22 +150,22 @@ class SyntheticConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.customers <= 2**31 - 1:
-            raise ValueError(f"customers must be in 1..2**31-1, got {self.customers}")
+            raise ConfigError(f"customers must be in 1..2**31-1, got {self.customers}")
         if self.window_days < 1:
-            raise ValueError(f"window_days must be at least 1, got {self.window_days}")
+            raise ConfigError(f"window_days must be at least 1, got {self.window_days}")
         if self.history_days < 0:
-            raise ValueError(f"history_days must be at least 0, got {self.history_days}")
+            raise ConfigError(f"history_days must be at least 0, got {self.history_days}")
         dt.date.fromisoformat(self.window_end)
         if self.actions_per_customer_year < 0:
-            raise ValueError(f"actions_per_customer_year must be >= 0, got {self.actions_per_customer_year}")
+            raise ConfigError(f"actions_per_customer_year must be >= 0, got {self.actions_per_customer_year}")
         if not 1 <= self.items <= MAX_ITEMS:
-            raise ValueError(f"items must be in 1..{MAX_ITEMS}, got {self.items}")
+            raise ConfigError(f"items must be in 1..{MAX_ITEMS}, got {self.items}")
         if not 1 <= self.items_per_impression <= self.items:
-            raise ValueError(f"items_per_impression must be in 1..items, got {self.items_per_impression}")
+            raise ConfigError(f"items_per_impression must be in 1..items, got {self.items_per_impression}")
         if self.favorite_items < 1:
-            raise ValueError(f"favorite_items must be at least 1, got {self.favorite_items}")
+            raise ConfigError(f"favorite_items must be at least 1, got {self.favorite_items}")
         if self.favorite_order_lift < 1:
-            raise ValueError(f"favorite_order_lift must be at least 1, got {self.favorite_order_lift}")
+            raise ConfigError(f"favorite_order_lift must be at least 1, got {self.favorite_order_lift}")
         for name in (
             "login_rate",
             "order_rate",
@@ -175,19 +177,19 @@ class SyntheticConfig:
             "heavy_customer_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if min(self.action_mix.values()) < 0 or sum(self.action_mix.values()) <= 0:
-            raise ValueError(f"the mix_* volumes must be >= 0 with a positive sum, got {self.action_mix}")
+            raise ConfigError(f"the mix_* volumes must be >= 0 with a positive sum, got {self.action_mix}")
         if self.zipf_exponent <= 0:
-            raise ValueError(f"zipf_exponent must be > 0, got {self.zipf_exponent}")
+            raise ConfigError(f"zipf_exponent must be > 0, got {self.zipf_exponent}")
         if self.login_activity_exponent < 0:
-            raise ValueError(f"login_activity_exponent must be >= 0, got {self.login_activity_exponent}")
+            raise ConfigError(f"login_activity_exponent must be >= 0, got {self.login_activity_exponent}")
         if not 0 <= self.draw <= 2**31 - 1:
-            raise ValueError(f"draw must be in 0..2**31-1, got {self.draw}")
+            raise ConfigError(f"draw must be in 0..2**31-1, got {self.draw}")
         if self.heavy_actions_per_year < 0:
-            raise ValueError(f"heavy_actions_per_year must be >= 0, got {self.heavy_actions_per_year}")
+            raise ConfigError(f"heavy_actions_per_year must be >= 0, got {self.heavy_actions_per_year}")
         if self.heavy_customer_share > 0 and self.actions_per_customer_year <= 0:
-            raise ValueError("heavy customers need actions_per_customer_year > 0 (their weight is relative to it)")
+            raise ConfigError("heavy customers need actions_per_customer_year > 0 (their weight is relative to it)")
 
     @property
     def window_start(self) -> dt.date:

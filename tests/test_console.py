@@ -107,9 +107,9 @@ def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_
     from carousel.pipeline.graph import LineageError
     from carousel.pipeline.lineage import ColumnDescriptionError
     from carousel.pipeline.local import NothingPublishedError, PipelineRunError
-    from carousel.pipeline.run_metrics import ReconciliationError
     from carousel.pipeline.settings import PipelineConfigError
     from carousel.pipeline.validation import GoldValidationError
+    from carousel.reconciliation import ReconciliationError
     from carousel.schemas import SchemaContractError
     from carousel.storage import SourceNotFoundError
 

@@ -12,9 +12,9 @@ from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_HISTORIES_GOLD
 from carousel.pipeline.datasets import BRONZE, QUARANTINE, RawInput, source_reconciliation
-from carousel.pipeline.run_metrics import RUN_ID_KEY
 from carousel.pipeline.settings import SOURCE_KEYS
 from carousel.quality import keep_valid, quarantine_rows
+from carousel.run_metrics import RUN_ID_KEY
 from carousel.schemas import ColumnTypeError, MissingColumnError
 from carousel.storage import RAW_SOURCES
 

@@ -29,8 +29,8 @@ from pyspark.sql import types as T
 from reference import reference_actions, reference_day, reference_examples
 
 from carousel import build_training_examples
-from carousel.pipeline.run_metrics import reconciled, source_counts, union_all
 from carousel.quality import RULES, keep_valid, quarantine_rows
+from carousel.reconciliation import reconciled, source_counts, union_all
 from carousel.schemas import RAW_SCHEMAS
 
 SOURCES = ("impressions", "clicks", "add_to_carts", "orders")

@@ -21,8 +21,8 @@ from carousel.kafka_source import (
     starting_offsets,
     well_formed,
 )
-from carousel.pipeline.run_metrics import checked_progress, progress_from_rows
 from carousel.quality import all_rules_hold
+from carousel.reconciliation import checked_progress, progress_from_rows
 
 UTC = dt.timezone.utc
 PRODUCED = dt.datetime(2025, 7, 1, 6, 0, tzinfo=UTC)

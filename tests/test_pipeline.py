@@ -42,9 +42,9 @@ from carousel.pipeline.local import (
     source_versions,
     unchanged_since,
 )
-from carousel.pipeline.run_metrics import ROWS_PROCESSED
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
+from carousel.run_metrics import ROWS_PROCESSED
 from carousel.storage import RAW_SOURCES, read_source, table_version
 from carousel.synthetic import SyntheticConfig
 

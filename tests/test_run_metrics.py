@@ -7,20 +7,19 @@ import re
 
 import pytest
 
-from carousel.pipeline.run_metrics import (
+from carousel.reconciliation import (
     ReconciliationError,
     SourceCounts,
     check_reconciled,
     checked_progress,
     landed_progress,
-    new_run_id,
     progress_from_rows,
     progress_totals,
     reconciled,
-    recorded_run,
     source_counts,
     union_all,
 )
+from carousel.run_metrics import new_run_id, recorded_run
 
 
 def test_run_ids_sort_by_start_and_differ():

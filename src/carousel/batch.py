@@ -23,9 +23,10 @@ from carousel.actions import unify_actions
 from carousel.config import DEFAULT_WINDOW_DAYS, HistoryConfig, parse_day
 from carousel.engine import GoldTables, Window, build_gold
 from carousel.errors import CarouselError
-from carousel.pipeline.run_metrics import RunRecord, SourceCounts, check_reconciled, recorded_run
 from carousel.progress import stage
 from carousel.quality import keep_valid, quarantine_rows
+from carousel.reconciliation import SourceCounts, check_reconciled
+from carousel.run_metrics import RunRecord, recorded_run
 from carousel.schemas import conformed_columns
 from carousel.storage import (
     CHANGE_FEED,
@@ -142,7 +143,7 @@ def _ingest(
     Rows read must equal rows kept + rows quarantined before anything else is written.
 
     Raises:
-        carousel.pipeline.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
+        carousel.reconciliation.ReconciliationError: a source's rows read != kept + quarantined.
     """
 
     def day_only(source: str) -> str | None:
@@ -203,7 +204,7 @@ def build(
     Raises:
         carousel.storage.SourceNotFoundError: a source does not exist.
         carousel.schemas.SchemaContractError: a source lacks a required column or has one of another type.
-        carousel.pipeline.run_metrics.ReconciliationError: a source's rows read != kept + quarantined.
+        carousel.reconciliation.ReconciliationError: a source's rows read != kept + quarantined.
     """
     from_dt = parse_day(from_dt).isoformat() if from_dt else None
     to_dt = parse_day(to_dt).isoformat() if to_dt else None

@@ -1,4 +1,4 @@
-"""Knobs of the history algorithm, as one frozen dataclass, and the allowed range of every knob.
+"""Knobs of the history algorithm, as one frozen dataclass, the allowed range of every knob, and Kafka's settings.
 
 Every entry point (the public API, the command lines, the pipeline configuration) checks its
 knobs against `KNOBS` before any Spark work starts, so an out-of-range value fails at once
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from carousel.errors import CarouselError, KnobRangeError
 
@@ -125,3 +125,28 @@ def check_window(start: str | None, end: str | None, start_name: str = "window_s
     if first and last and last < first:
         raise KnobRangeError(end_name, last, f"on or after {start_name} ({first})")
     return first, last
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the sources read from Kafka come from.
+
+    Attributes:
+        bootstrap_servers: the brokers, `host:port[,host:port...]`.
+        topics: topic per source of `contract.KAFKA_SOURCES` read from Kafka; the others stay tables.
+        options: options passed to Spark's Kafka reader as they are: authentication
+            (`kafka.security.protocol`, `kafka.sasl.jaas.config`, ...) or `maxOffsetsPerTrigger`.
+    """
+
+    bootstrap_servers: str
+    topics: dict[str, str]
+    options: dict[str, str] = field(default_factory=dict)
+
+    def reader_options(self, source: str) -> dict[str, str]:
+        """Spark's Kafka reader options for `source`'s topic: from the earliest message, then the pass-through ones."""
+        return {
+            "kafka.bootstrap.servers": self.bootstrap_servers,
+            "subscribe": self.topics[source],
+            "startingOffsets": "earliest",
+            **self.options,
+        }

@@ -15,9 +15,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel import contract
-from carousel.pipeline.run_metrics import Progress, previous_frame
-from carousel.pipeline.settings import KafkaSettings
+from carousel.config import KafkaSettings
 from carousel.quality import RAW_RECORD, RUN_ID, broken_rules, rule_holds
+from carousel.reconciliation import Progress, previous_frame
 from carousel.schemas import RAW_SCHEMAS
 
 LINEAGE = tuple(column.name for column in contract.KAFKA_LINEAGE_COLUMNS)

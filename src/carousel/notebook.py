@@ -15,7 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel.locations import is_path
-from carousel.pipeline.run_metrics import ROWS_PROCESSED, newest_succeeded_run, union_all
+from carousel.reconciliation import union_all
+from carousel.run_metrics import ROWS_PROCESSED, newest_succeeded_run
 
 
 def parameters(namespace: Mapping[str, object], **defaults: str) -> dict[str, str]:

@@ -157,7 +157,7 @@ def quarantine_rows(
         df: the raw rows.
         source: one of `RULES`' keys.
         schema: `df`'s schema when known beforehand (see `carousel.schemas.conformed_columns`).
-        run_id: the run that quarantined the rows (see `carousel.pipeline.run_metrics.new_run_id`).
+        run_id: the run that quarantined the rows (see `carousel.run_metrics.new_run_id`).
 
     Returns:
         The contract's columns (conformed), `broken_rules` array<string>, `raw_record` (the

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from carousel import contract
 from carousel.baseline.model import CLASSIFIERS, BaselineConfig, TrainedBaseline, train_baseline
 from carousel.baseline.report import write_report
 from carousel.console import (
@@ -28,7 +29,6 @@ from carousel.console import (
     run_command,
     whole_number,
 )
-from carousel.pipeline.datasets import ACTIONS_SILVER, TRAINING_EXAMPLES_GOLD
 from carousel.storage import qualified_name, read_source
 
 log = logging.getLogger("carousel")
@@ -223,10 +223,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _train(args: argparse.Namespace) -> RegisteredBaseline:
     spark = SparkSession.builder.getOrCreate()
-    packed = read_source(
-        spark, qualified_name(args.catalog, args.schema, TRAINING_EXAMPLES_GOLD), TRAINING_EXAMPLES_GOLD
-    )
-    actions = read_source(spark, qualified_name(args.catalog, args.schema, ACTIONS_SILVER), ACTIONS_SILVER)
+    examples_table, actions_table = contract.TRAINING_EXAMPLES_GOLD.name, contract.ACTIONS_SILVER.name
+    packed = read_source(spark, qualified_name(args.catalog, args.schema, examples_table), examples_table)
+    actions = read_source(spark, qualified_name(args.catalog, args.schema, actions_table), actions_table)
     model_name = args.model_name
     if model_name.count(".") == 0 and args.registry_uri == "databricks-uc":
         # UC model names are three-level and, unlike table names in SQL, never backquoted.

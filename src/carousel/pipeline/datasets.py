@@ -23,17 +23,6 @@ from pyspark.sql import types as T
 
 from carousel import contract, kafka_source
 from carousel.actions import add_to_carts_to_actions, clicks_to_actions, orders_to_actions
-from carousel.pipeline.run_metrics import (
-    RUN_ID_KEY,
-    Progress,
-    checked_progress,
-    landed_progress,
-    process_run_id,
-    progress_from_rows,
-    progress_totals,
-    source_counts,
-    union_all,
-)
 from carousel.pipeline.settings import (
     DEFAULT_SOURCES,
     KAFKA_TOPIC_KEYS,
@@ -42,6 +31,16 @@ from carousel.pipeline.settings import (
     PipelineSettings,
 )
 from carousel.quality import quarantine_rows
+from carousel.reconciliation import (
+    Progress,
+    checked_progress,
+    landed_progress,
+    progress_from_rows,
+    progress_totals,
+    source_counts,
+    union_all,
+)
+from carousel.run_metrics import RUN_ID_KEY, process_run_id
 from carousel.schemas import RAW_SCHEMAS, conform, conformed_columns
 from carousel.storage import absolute_if_local, read_source, read_source_stream
 

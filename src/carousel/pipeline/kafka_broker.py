@@ -25,9 +25,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from carousel import kafka_source
+from carousel.config import KafkaSettings
 from carousel.errors import CarouselError
 from carousel.pipeline.local import LocalPipeline
-from carousel.pipeline.settings import KafkaSettings, PipelineSettings
+from carousel.pipeline.settings import PipelineSettings
 from carousel.storage import read_source, read_source_stream
 
 log = logging.getLogger("carousel")

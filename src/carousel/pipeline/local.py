@@ -39,24 +39,6 @@ from carousel.pipeline.datasets import (
     SOURCE_RECONCILIATION,
     TRAINING_EXAMPLES_GOLD,
 )
-from carousel.pipeline.run_metrics import (
-    PUBLISHED_VERSION,
-    RECONCILIATION_FAILED,
-    ROWS_WRITTEN,
-    RUN_ID_KEY,
-    SETTINGS_FINGERPRINT,
-    SOURCE_VERSION,
-    SUCCEEDED,
-    RunFacts,
-    SourceCounts,
-    check_reconciled,
-    counts_from_rows,
-    newest_run,
-    published_version,
-    recorded_run,
-    rows_processed,
-    union_all,
-)
 from carousel.pipeline.settings import (
     HISTORY_LENGTH_KEY,
     KAFKA_BOOTSTRAP_SERVERS_KEY,
@@ -69,6 +51,20 @@ from carousel.pipeline.settings import (
     WINDOW_END_KEY,
     WINDOW_START_KEY,
     PipelineSettings,
+)
+from carousel.reconciliation import RECONCILIATION_FAILED, SourceCounts, check_reconciled, counts_from_rows, union_all
+from carousel.run_metrics import (
+    PUBLISHED_VERSION,
+    ROWS_WRITTEN,
+    RUN_ID_KEY,
+    SETTINGS_FINGERPRINT,
+    SOURCE_VERSION,
+    SUCCEEDED,
+    RunFacts,
+    newest_run,
+    published_version,
+    recorded_run,
+    rows_processed,
 )
 from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, spark_packages
 from carousel.storage import absolute_if_local, read_table, table_exists, table_version
@@ -181,7 +177,7 @@ class LocalPipeline:
 
     @property
     def run_metrics(self) -> Path:
-        """The run-metrics Delta table: one row per fact of every run (see `carousel.pipeline.run_metrics`)."""
+        """The run-metrics Delta table: one row per fact of every run (see `carousel.run_metrics`)."""
         return self.work_dir / "run_metrics"
 
     def write_spec(self, settings: PipelineSettings, run_id: str) -> Path:
@@ -553,7 +549,7 @@ def run_recorded(
 
     Raises:
         PipelineRunError: the run failed (a failed reconciliation included: the pipeline fails it).
-        carousel.pipeline.run_metrics.ReconciliationError: the finished run's counts do not add up.
+        carousel.reconciliation.ReconciliationError: the finished run's counts do not add up.
     """
     with recorded_run(spark, str(pipeline.run_metrics), PIPELINE_COMMAND) as record:
         started = time.perf_counter()

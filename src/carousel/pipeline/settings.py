@@ -16,6 +16,7 @@ from carousel.config import (
     DEFAULT_LOOKBACK_DAYS,
     DEFAULT_WINDOW_DAYS,
     HistoryConfig,
+    KafkaSettings,
     parse_knob,
 )
 from carousel.errors import CarouselError
@@ -49,31 +50,6 @@ def _day_or_none(key: str, value: str | None) -> str | None:
         raise PipelineConfigError(
             f"pipeline setting '{key}' must be a day 'yyyy-MM-dd' or empty, got {value!r}"
         ) from None
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """Where the sources read from Kafka come from.
-
-    Attributes:
-        bootstrap_servers: the brokers, `host:port[,host:port...]`.
-        topics: topic per source of `contract.KAFKA_SOURCES` read from Kafka; the others stay tables.
-        options: options passed to Spark's Kafka reader as they are: authentication
-            (`kafka.security.protocol`, `kafka.sasl.jaas.config`, ...) or `maxOffsetsPerTrigger`.
-    """
-
-    bootstrap_servers: str
-    topics: dict[str, str]
-    options: dict[str, str] = field(default_factory=dict)
-
-    def reader_options(self, source: str) -> dict[str, str]:
-        """Spark's Kafka reader options for `source`'s topic: from the earliest message, then the pass-through ones."""
-        return {
-            "kafka.bootstrap.servers": self.bootstrap_servers,
-            "subscribe": self.topics[source],
-            "startingOffsets": "earliest",
-            **self.options,
-        }
 
 
 AllSettings = Mapping[str, str] | Callable[[], Mapping[str, str]]

@@ -6,7 +6,7 @@ Summed from `reconciliation_progress`, which checks each update over the rows it
 from pyspark import pipelines as dp
 
 from carousel.pipeline import datasets
-from carousel.pipeline.run_metrics import progress_totals
+from carousel.reconciliation import progress_totals
 
 
 @dp.materialized_view(

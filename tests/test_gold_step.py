@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 from pyspark.sql import functions as F
 
+from carousel import contract
 from carousel.actions import unify_actions
 from carousel.config import HistoryConfig
 from carousel.contract import ACTIONS_SILVER, CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
@@ -112,6 +113,21 @@ def test_each_update_builds_only_what_changed(spark, landed):
     assert _step(spark, tables).path == DAILY
     _assert_gold_is_a_full_build(spark, tables, ["2025-06-29", "2025-06-30"])
     _assert_vocabulary_counts_everything(spark, tables, given)
+    _assert_tables_carry_the_contracts_comments(spark, tables)
+
+
+def _assert_tables_carry_the_contracts_comments(spark, tables: GoldTables) -> None:
+    """What `DESCRIBE TABLE` shows of every table the engine writes: the contract's column comments."""
+    for location, spec in (
+        (tables.customer_histories_gold, contract.CUSTOMER_HISTORIES_GOLD),
+        (tables.training_examples_gold, contract.TRAINING_EXAMPLES_GOLD),
+        (tables.item_vocabulary_gold, contract.ITEM_VOCABULARY_GOLD),
+        (tables.state, contract.CUSTOMER_ACTION_STATE),
+        (tables.progress, contract.GOLD_PROGRESS),
+    ):
+        described = spark.sql(f"DESCRIBE TABLE delta.`{location}`").collect()
+        comments = {row.col_name: row.comment for row in described if row.col_name in spec.descriptions}
+        assert comments == spec.descriptions, spec.name
 
 
 def _assert_vocabulary_counts_everything(spark, tables: GoldTables, given: dict[int, int]) -> dict[int, int]:

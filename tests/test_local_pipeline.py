@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from carousel.engine import GoldReport
 from carousel.pipeline.local import LocalPipeline, PipelineRunError, RunSummary, resolved_jars, start_failure
 from carousel.spark import delta_package, kafka_package
 
@@ -88,6 +89,18 @@ def test_a_table_without_a_flow_time_shows_a_dash_not_nan():
     [silver] = [line for line in lines if "actions_silver" in line]
     assert (bronze.split()[-2:], silver.split()[-1]) == (["2.5", "s"], "-")
     assert "nan" not in "\n".join(lines)
+
+
+def test_the_gold_tables_show_the_seconds_of_the_gold_stage_that_wrote_them():
+    gold = GoldReport(seconds={"gold_step.days": 12.5, "gold_step.vocabulary": 3.5, "gold_step.state": 9.0})
+    rows = {"customer_histories_gold": 5, "training_examples_gold": 5, "item_vocabulary_gold": 40}
+    lines = RunSummary(rows=rows, gold=gold).lines()
+    seconds = {line.split()[0]: line.split()[-2] for line in lines if line.strip().split()[0] in rows}
+    assert seconds == {
+        "customer_histories_gold": "12.5",
+        "training_examples_gold": "12.5",
+        "item_vocabulary_gold": "3.5",
+    }
 
 
 def _tiny(root: Path, port: int = 0, jars: list[str] | None = None) -> LocalPipeline:

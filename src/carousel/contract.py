@@ -24,6 +24,11 @@ FIRST_VOCABULARY_VERSION = 1
 and the version the vocabulary starts at (a re-rank makes the next one)."""
 
 
+def sql_text(text: str) -> str:
+    """`text` as the inside of a single-quoted SQL string literal (backslashes and quotes escaped)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """One column of a table the project writes."""
@@ -34,8 +39,7 @@ class ColumnSpec:
 
     def ddl(self) -> str:
         """The column as DDL with its description as comment (Unity Catalog shows it)."""
-        comment = self.description.replace("\\", "\\\\").replace("'", "\\'")
-        return f"{self.name} {self.type} COMMENT '{comment}'"
+        return f"{self.name} {self.type} COMMENT '{sql_text(self.description)}'"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ from carousel.vocabulary import VOCABULARY_COLUMNS, item_counts, reranked_vocabu
 log = logging.getLogger("carousel")
 
 DAILY, FULL, NOTHING = "one day from the state", "one pass over silver", "nothing to build"
+GOLD_STEP = "gold_step"
+"""The subject of the step's own seconds, and the prefix of its stages' (`gold_step.plan`, `gold_step.state`, ...)."""
 
 STATE_COLUMNS = contract.CUSTOMER_ACTION_STATE.column_names
 PROGRESS_COLUMNS = contract.GOLD_PROGRESS.column_names
@@ -159,7 +161,7 @@ class GoldReport:
             with stage(f"gold: {name}", seconds, spark):
                 yield
         finally:
-            key = f"gold_step.{name}"
+            key = f"{GOLD_STEP}.{name}"
             self.seconds[key] = self.seconds.get(key, 0.0) + seconds.get(f"gold: {name}", 0.0)
 
 
@@ -371,7 +373,9 @@ def build_gold(
         if window.is_backfill or state_as_of != plan.newest_built:
             with report.timed("state", spark):
                 state = initial_state(actions, plan.newest_built, config).select(*STATE_COLUMNS)
-                write_table(state, tables.state, properties=DELETION_VECTORS)
+                write_table(
+                    state, tables.state, properties=DELETION_VECTORS, described_by=contract.CUSTOMER_ACTION_STATE
+                )
             state_as_of = plan.newest_built
     report.days_built = days
     log.info("gold: %s: %s", report.path, ", ".join(days) or "no day")
@@ -427,10 +431,22 @@ def _write_days(
 ) -> None:
     """Replace `days` of both gold tables: histories first, then the packed examples from the stored histories."""
     condition = _in_days(days)
-    write_table(histories, tables.customer_histories_gold, replace_where=condition, partition_by="dt")
+    write_table(
+        histories,
+        tables.customer_histories_gold,
+        replace_where=condition,
+        partition_by="dt",
+        described_by=contract.CUSTOMER_HISTORIES_GOLD,
+    )
     stored = read_table(spark, tables.customer_histories_gold).where(F.col("dt").isin(days))
     packed = pack_training_examples(explode_impressions(impressions), stored)
-    write_table(packed, tables.training_examples_gold, replace_where=condition, partition_by="dt")
+    write_table(
+        packed,
+        tables.training_examples_gold,
+        replace_where=condition,
+        partition_by="dt",
+        described_by=contract.TRAINING_EXAMPLES_GOLD,
+    )
     for location, name in (
         (tables.customer_histories_gold, contract.CUSTOMER_HISTORIES_GOLD.name),
         (tables.training_examples_gold, contract.TRAINING_EXAMPLES_GOLD.name),
@@ -448,7 +464,7 @@ def _stored_vocabulary(spark: SparkSession, location: str) -> DataFrame | None:
         adopted = stored.select(
             "item_id", "item_index", "occurrences", F.lit(contract.FIRST_VOCABULARY_VERSION).alias("vocabulary_version")
         )
-        write_table(adopted, location, properties=DELETION_VECTORS)
+        write_table(adopted, location, properties=DELETION_VECTORS, described_by=contract.ITEM_VOCABULARY_GOLD)
         stored = read_table(spark, location)
     return stored
 
@@ -464,7 +480,12 @@ def _grow_vocabulary(spark: SparkSession, tables: GoldTables, plan: _Plan) -> in
         return _vocabulary_version(spark, location)  # new versions without new rows: a MERGE would only cost
     if stored is None:
         empty = spark.createDataFrame([], contract.ITEM_VOCABULARY_GOLD.ddl())
-        write_table(vocabulary_changes(empty, counts), location, properties=DELETION_VECTORS)
+        write_table(
+            vocabulary_changes(empty, counts),
+            location,
+            properties=DELETION_VECTORS,
+            described_by=contract.ITEM_VOCABULARY_GOLD,
+        )
     else:
         # Counting every row again keeps the indices: only the counts of known items are replaced.
         base = stored.withColumn("occurrences", F.lit(0).cast("bigint")) if plan.recount else stored
@@ -493,7 +514,12 @@ def _record_progress(spark: SparkSession, tables: GoldTables, plan: _Plan, state
     )
     frame = spark.createDataFrame([row], contract.GOLD_PROGRESS.ddl())
     old_layout = table_exists(spark, tables.progress) and _progress_in_old_layout(spark, tables)
-    write_table(frame, tables.progress, mode="overwrite" if old_layout else "append")
+    write_table(
+        frame,
+        tables.progress,
+        mode="overwrite" if old_layout else "append",
+        described_by=contract.GOLD_PROGRESS,
+    )
 
 
 def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
@@ -513,7 +539,9 @@ def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
         )
     _restore_to_progress(spark, tables.item_vocabulary_gold, previous.vocabulary_version)
     reranked = reranked_vocabulary(read_table(spark, tables.item_vocabulary_gold))
-    write_table(reranked.select(*VOCABULARY_COLUMNS), tables.item_vocabulary_gold)
+    write_table(
+        reranked.select(*VOCABULARY_COLUMNS), tables.item_vocabulary_gold, described_by=contract.ITEM_VOCABULARY_GOLD
+    )
     version = _vocabulary_version(spark, tables.item_vocabulary_gold)
     row = read_table(spark, tables.progress).orderBy(F.col("finished_at").desc()).limit(1)
     moved = row.select(
@@ -522,7 +550,7 @@ def rerank_vocabulary(spark: SparkSession, tables: GoldTables) -> int:
         F.lit(table_version(spark, tables.item_vocabulary_gold)).cast("bigint").alias("vocabulary_version"),
         F.array().cast("array<string>").alias("days_built"),
     ).select(*PROGRESS_COLUMNS)
-    write_table(moved, tables.progress, mode="append")
+    write_table(moved, tables.progress, mode="append", described_by=contract.GOLD_PROGRESS)
     log.info("gold: vocabulary re-ranked as version %d", version)
     return version
 

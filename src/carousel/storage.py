@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from carousel.contract import TableSpec, sql_text
 from carousel.errors import CarouselError, ConfigError
 from carousel.locations import is_path
 from carousel.schemas import RAW_SCHEMAS
@@ -140,12 +142,18 @@ def write_table(
     partition_by: str | None = None,
     properties: dict[str, str] | None = None,
     mode: str = "overwrite",
+    described_by: TableSpec | None = None,
 ) -> None:
     """Write `frame` to the Delta table at `location`: replace it, only the rows of `replace_where`, or append.
 
-    `properties` (Delta table properties) are set when the write creates the table.
+    `properties` (Delta table properties) are set when the write creates the table. With
+    `described_by` (the table's entry in `carousel.contract`), its columns carry the contract's
+    comments and a table it creates the contract's table comment.
     """
     spark = frame.sparkSession
+    if described_by is not None:
+        frame = with_comments(frame, described_by.descriptions)
+        properties = {"comment": described_by.comment, **(properties or {})}
     created = bool(properties) and not table_exists(spark, location)
     writer = frame.write.format("delta").mode(mode)
     if mode == "overwrite":
@@ -156,8 +164,18 @@ def write_table(
         writer = writer.partitionBy(partition_by)
     writer.save(location) if is_path(location) else writer.saveAsTable(location)
     if created:
-        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+        assignments = ", ".join(f"'{key}' = '{sql_text(value)}'" for key, value in properties.items())
         spark.sql(f"ALTER TABLE {table_ref(location)} SET TBLPROPERTIES ({assignments})")
+
+
+def with_comments(frame: DataFrame, descriptions: Mapping[str, str]) -> DataFrame:
+    """`frame` with each column of `descriptions` carrying its sentence as the column comment Delta stores."""
+    return frame.select(
+        *(
+            F.col(name).alias(name, metadata={"comment": descriptions[name]}) if name in descriptions else F.col(name)
+            for name in frame.columns
+        )
+    )
 
 
 def merge_table(

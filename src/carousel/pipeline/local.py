@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from carousel import contract
-from carousel.engine import GoldReport, GoldTables, Window, build_gold
+from carousel.engine import GOLD_STEP, GoldReport, GoldTables, Window, build_gold
 from carousel.errors import CarouselError
 from carousel.pipeline.datasets import (
     ACTIONS_SILVER,
@@ -88,7 +88,6 @@ SPARK_PIPELINES_MAIN = Path(__file__).resolve().with_name("spark_pipelines_main.
 PIPELINE_NAME = "carousel_training_input"
 PIPELINE_COMMAND = "pipeline"
 """The command name of a local pipeline run in the run-metrics table."""
-GOLD_STEP = "gold_step"
 SPARK_PIPELINES = "spark_pipelines_run"
 """Subject of the seconds of the whole `spark-pipelines run`: its start, every flow, its end."""
 SUMMARY = "summary"
@@ -102,6 +101,12 @@ STORED_TABLES = (
     contract.ITEM_VOCABULARY_GOLD.name,
     SOURCE_RECONCILIATION,
 )
+GOLD_STAGE_OF = {
+    CUSTOMER_HISTORIES_GOLD: "days",
+    TRAINING_EXAMPLES_GOLD: "days",
+    contract.ITEM_VOCABULARY_GOLD.name: "vocabulary",
+}
+"""The gold step's stage that writes each gold table (both gold tables in one stage): its seconds in the summary."""
 _RUN_STARTED = "Starting run..."
 """What pyspark's pipelines CLI prints once the graph is registered and the run begins."""
 _BIND_FAILURE = re.compile(r"BindException|Address already in use|Failed to bind")
@@ -398,6 +403,12 @@ class RunSummary:
     idle_since: str | None = None
     """The run whose tables this update kept as they were, nothing new having landed since; None: it ran."""
 
+    def seconds_of(self, table: str) -> float | None:
+        """The seconds of the flow that filled `table`, or of the gold step's stage that wrote it; None if unknown."""
+        if table in GOLD_STAGE_OF and self.gold is not None:
+            return self.gold.seconds.get(f"{GOLD_STEP}.{GOLD_STAGE_OF[table]}")
+        return self.seconds.get(table)
+
     def lines(self) -> list[str]:
         table_width = max(len(t) for t in self.rows)
         out = [f"run {self.run_id}"]
@@ -407,7 +418,7 @@ class RunSummary:
                 "spark-pipelines and the gold step were not run (--force runs them)"
             )
         out.append("rows per table:")
-        out += [f"  {t:<{table_width}} {n:>14,}  {_seconds(self.seconds.get(t))}" for t, n in self.rows.items()]
+        out += [f"  {t:<{table_width}} {n:>14,}  {_seconds(self.seconds_of(t))}" for t, n in self.rows.items()]
         out.append("rows quarantined per rule (this update):")
         out += [f"  {s}.{r}: {n:,}" for (s, r), n in sorted(self.quarantined_by_rule.items())] or ["  none"]
         out.append("reconciliation (rows read = kept + quarantined):")
@@ -423,7 +434,7 @@ class RunSummary:
 
 
 def _seconds(seconds: float | None) -> str:
-    """`12.3 s`, or a dash where no time is known (a table several flows fill, a table the gold step writes)."""
+    """`12.3 s`, or a dash where no time is known (an update with nothing new ran no flow and no gold step)."""
     return f"{seconds:7.1f} s" if seconds is not None and math.isfinite(seconds) else f"{'-':>7}  "
 
 

@@ -208,7 +208,7 @@ def build(
     """
     from_dt = parse_day(from_dt).isoformat() if from_dt else None
     to_dt = parse_day(to_dt).isoformat() if to_dt else None
-    with recorded_run(spark, os.path.join(out, contract.RUN_METRICS), "build", run_id) as record:
+    with recorded_run(spark, os.path.join(out, contract.RUN_METRICS.name), "build", run_id) as record:
         raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
         for name in RAW_SOURCES:
             conformed_columns(raw[name], name)  # a broken contract fails here, before anything is written
@@ -244,7 +244,7 @@ def advance(
         Rows written per table.
     """
     next_day = (parse_day(day) + dt.timedelta(days=1)).isoformat()
-    with recorded_run(spark, os.path.join(out, contract.RUN_METRICS), "advance", run_id) as record:
+    with recorded_run(spark, os.path.join(out, contract.RUN_METRICS.name), "advance", run_id) as record:
         raw = {name: read_source(spark, sources[name], name) for name in RAW_SOURCES}
         days = {name: day for name in RAW_SOURCES} | {"impressions": next_day}
         one_day = {

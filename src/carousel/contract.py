@@ -197,7 +197,26 @@ DESCRIBED_TABLES = {table.name: table for table in GOLD_TABLES}
 SOURCE_RECONCILIATION = "source_reconciliation"
 RECONCILIATION_PROGRESS = "reconciliation_progress"
 """Per raw source (and Kafka partition): what the updates so far reconciled, where the next one starts."""
-RUN_METRICS = "run_metrics"
+RUN_METRICS = TableSpec(
+    "run_metrics",
+    "One row per fact of every local run (carousel pipeline, build, advance): what it read, kept, wrote and took.",
+    (
+        ColumnSpec("run_id", "string", "The run: its start time and a random suffix, so ids sort by start."),
+        ColumnSpec("command", "string", "What ran: pipeline, build or advance."),
+        ColumnSpec("status", "string", "succeeded or failed."),
+        ColumnSpec("started_at", "timestamp", "When the run started."),
+        ColumnSpec("finished_at", "timestamp", "When the run ended, succeeded or failed."),
+        ColumnSpec("subject", "string", "What the fact is about: a raw source, a table, a stage or flow, the command."),
+        ColumnSpec(
+            "metric",
+            "string",
+            "rows_read, rows_kept, rows_quarantined, rows_processed, rows_written, seconds, delta_version, "
+            "source_version or settings_fingerprint (see carousel.run_metrics).",
+        ),
+        ColumnSpec("value", "double", "The fact's value."),
+        ColumnSpec("error", "string", "The first line of a failed run's error; null when it succeeded."),
+    ),
+)
 CUSTOMER_ACTION_STATE = TableSpec(
     "customer_action_state",
     "One row per customer with actions in the lookback: what the gold engine's next day starts from.",
@@ -236,6 +255,16 @@ def bronze(source: str) -> str:
 def quarantine(source: str) -> str:
     """The quarantine table of a raw source: its rows that break a rule, with the rules and the raw row."""
     return f"{source}_quarantine"
+
+
+def bronze_comment(source: str) -> str:
+    """The table comment of `bronze(source)`."""
+    return f"Raw {source.replace('_', '-')} that pass carousel.quality.RULES['{source}']."
+
+
+def quarantine_comment(source: str) -> str:
+    """The table comment of `quarantine(source)`."""
+    return f"Raw {source.replace('_', '-')} rejected by carousel.quality.RULES['{source}']."
 
 
 LOADER_COLUMNS = ("actions", "action_types", "item_ids", "labels")

@@ -33,17 +33,13 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from carousel import contract
 from carousel.reconciliation import SourceCounts
 
 log = logging.getLogger("carousel")
 
 RUN_ID_KEY = "carousel.run_id"
 """Pipeline configuration key of the run id; the local runner sets a fresh one per run."""
-
-RUN_METRICS_SCHEMA = (
-    "run_id string, command string, status string, started_at timestamp, finished_at timestamp, "
-    "subject string, metric string, value double, error string"
-)
 
 SUCCEEDED, FAILED = "succeeded", "failed"
 PUBLISHED_VERSION = "delta_version"
@@ -81,7 +77,7 @@ class RunRecord:
     settings_fingerprint: int | None = None
 
     def rows(self, status: str, finished_at: dt.datetime, error: str | None = None) -> list[tuple]:
-        """The run as rows of `RUN_METRICS_SCHEMA`; a run with no facts yet still gets one row."""
+        """The run as rows of `contract.RUN_METRICS`; a run with no facts yet still gets one row."""
         facts: list[tuple[str, str, float]] = []
         for counts in self.counts:
             facts += [
@@ -107,7 +103,7 @@ class RunRecord:
 def record_run(spark: SparkSession, path: str, record: RunRecord, status: str, error: str | None = None) -> None:
     """Append `record` to the run-metrics Delta table at `path` (created when absent)."""
     finished_at = dt.datetime.now(dt.timezone.utc)
-    frame = spark.createDataFrame(record.rows(status, finished_at, error), RUN_METRICS_SCHEMA)
+    frame = spark.createDataFrame(record.rows(status, finished_at, error), contract.RUN_METRICS.ddl())
     frame.write.format("delta").mode("append").save(path)
 
 

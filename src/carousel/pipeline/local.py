@@ -183,7 +183,7 @@ class LocalPipeline:
     @property
     def run_metrics(self) -> Path:
         """The run-metrics Delta table: one row per fact of every run (see `carousel.run_metrics`)."""
-        return self.work_dir / "run_metrics"
+        return self.work_dir / contract.RUN_METRICS.name
 
     def write_spec(self, settings: PipelineSettings, run_id: str) -> Path:
         """Write the pipeline spec: the transformations folder, the configuration of `settings` and the run id."""

@@ -2,11 +2,12 @@
 
 from pyspark import pipelines as dp
 
+from carousel import contract
 from carousel.pipeline.datasets import QUARANTINE, RawInput
 
 raw_clicks = RawInput.open(spark, "clicks")  # noqa: F821 - the pipeline runtime provides `spark`
 
 
-@dp.table(name=QUARANTINE["clicks"], comment="Raw clicks rejected by carousel.quality.RULES['clicks'].")
+@dp.table(name=QUARANTINE["clicks"], comment=contract.quarantine_comment("clicks"))
 def clicks_quarantine():
     return raw_clicks.quarantined()

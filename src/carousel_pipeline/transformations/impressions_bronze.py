@@ -2,6 +2,7 @@
 
 from pyspark import pipelines as dp
 
+from carousel import contract
 from carousel.pipeline.datasets import BRONZE, RawInput
 from carousel.pipeline.expectations import expect_all_or_drop
 from carousel.quality import null_safe_rules
@@ -12,7 +13,7 @@ raw_impressions = RawInput.open(spark, "impressions")  # noqa: F821 - the pipeli
 
 @dp.table(
     name=BRONZE["impressions"],
-    comment="Raw impressions that pass carousel.quality.RULES['impressions'].",
+    comment=contract.bronze_comment("impressions"),
     table_properties=CHANGE_FEED,  # the gold step reads the rows new since its last run
 )
 @expect_all_or_drop(null_safe_rules("impressions"))

@@ -47,7 +47,7 @@ test-connect: $(CONNECT_VENV)/bin/pytest
 	CAROUSEL_TEST_SPARK=connect $(CONNECT_VENV)/bin/python -m pytest -q $(CONNECT_TESTS) $(ARGS)
 
 lineage: $(BIN)/carousel
-	$(BIN)/python -m carousel.pipeline.lineage --out docs/lineage.md
+	$(BIN)/python -m carousel.docgen.lineage --out docs/lineage.md
 
 clean:
 	rm -rf data spark-warehouse metastore_db derby.log

@@ -56,7 +56,7 @@ _APPENDED = re.compile(r"appended \d{4}-\d\d-\d\d: .*")
 def run(args: argparse.Namespace) -> None:
     from carousel.batch import generate, generate_next_day
     from carousel.config import HistoryConfig
-    from carousel.pipeline.local import LocalPipeline
+    from carousel.local.runner import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark
     from carousel.storage import RAW_SOURCES
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
 def idle(args: argparse.Namespace) -> None:
     """One more update over the data `run` left under --data-dir, with nothing new landed."""
     from carousel.config import HistoryConfig
-    from carousel.pipeline.local import LocalPipeline
+    from carousel.local.runner import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark
     from carousel.storage import RAW_SOURCES
@@ -175,8 +175,8 @@ def _label(args: argparse.Namespace) -> str:
 
 def _update(spark, args, settings, pipeline, label: str, update: int, kind: str, landed: dict | None) -> None:
     """Run one update (with --kafka: broker up, new rows produced first) and append its line to --results."""
-    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
-    from carousel.pipeline.local import run_recorded
+    from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
+    from carousel.local.runner import run_recorded
 
     with contextlib.ExitStack() as broker_running:
         produce_s = None

@@ -17,4 +17,4 @@ else
   "$python" -c "$check"
   echo "Delta and Kafka jars for Spark ready (Maven)"
 fi
-"$python" -c 'from carousel.pipeline.kafka_broker import broker_jars; print("Kafka broker jars ready in", broker_jars())'
+"$python" -c 'from carousel.local.kafka_broker import broker_jars; print("Kafka broker jars ready in", broker_jars())'

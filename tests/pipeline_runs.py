@@ -9,8 +9,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from carousel.local.runner import STORED_TABLES, LocalPipeline, read_published
 from carousel.pipeline.datasets import ACTIONS_SILVER, BRONZE, QUARANTINE
-from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published
 
 STREAMED = (*BRONZE.values(), *QUARANTINE.values(), ACTIONS_SILVER)
 

@@ -214,11 +214,11 @@ def test_the_job_refreshes_the_pipeline_builds_gold_then_validates_it(job):
 
 def test_the_gold_task_calls_carousel_gold_with_parameters_that_parse(bundle, job):
     tomllib = pytest.importorskip("tomllib")
-    from carousel.pipeline.gold_step import build_parser
+    from carousel.tasks.gold_step import build_parser
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     wheel_task = task(job[0], "build_gold")["python_wheel_task"]
-    assert scripts.get(wheel_task["entry_point"]) == "carousel.pipeline.gold_step:main"
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.tasks.gold_step:main"
     args = build_parser().parse_args([with_variable_defaults(p, bundle) for p in wheel_task["parameters"]])
     assert (args.catalog, args.schema) == ("main", "carousel")
     assert (args.window_days, args.window_start, args.window_end, args.retention_days) == (14, None, None, 0)
@@ -231,13 +231,13 @@ def test_the_validate_task_calls_an_entry_point_of_the_wheel(job):
     wheel_task = task(job[0], "validate_gold")["python_wheel_task"]
     assert wheel_task["package_name"] == project["name"]
     scripts = project.get("scripts", {})
-    assert scripts.get(wheel_task["entry_point"]) == "carousel.pipeline.validation:main", (
-        f'pyproject.toml [project.scripts] needs: {wheel_task["entry_point"]} = "carousel.pipeline.validation:main"'
+    assert scripts.get(wheel_task["entry_point"]) == "carousel.tasks.validation:main", (
+        f'pyproject.toml [project.scripts] needs: {wheel_task["entry_point"]} = "carousel.tasks.validation:main"'
     )
 
 
 def test_the_validate_task_parameters_parse(bundle, job):
-    from carousel.pipeline.validation import build_parser
+    from carousel.tasks.validation import build_parser
 
     parameters = task(job[0], "validate_gold")["python_wheel_task"]["parameters"]
     args = build_parser().parse_args([with_variable_defaults(p, bundle) for p in parameters])

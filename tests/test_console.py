@@ -101,17 +101,17 @@ def test_any_other_exception_keeps_its_traceback():
 def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_base():
     from carousel.baseline.model import BaselineInputError
     from carousel.config import DayFormatError
+    from carousel.docgen.graph import LineageError
+    from carousel.docgen.lineage import ColumnDescriptionError
     from carousel.engine import MissingGoldInputError
     from carousel.errors import ConfigError
     from carousel.loader import TrainingTableError
-    from carousel.pipeline.graph import LineageError
-    from carousel.pipeline.lineage import ColumnDescriptionError
-    from carousel.pipeline.local import NothingPublishedError, PipelineRunError
+    from carousel.local.runner import NothingPublishedError, PipelineRunError
     from carousel.pipeline.settings import PipelineConfigError
-    from carousel.pipeline.validation import GoldValidationError
     from carousel.reconciliation import ReconciliationError
     from carousel.schemas import SchemaContractError
     from carousel.storage import SourceNotFoundError
+    from carousel.tasks.validation import GoldValidationError
 
     old_bases = {
         SchemaContractError: ValueError,
@@ -313,7 +313,7 @@ def test_verbose_shows_the_traceback_of_a_missing_column(raw_without_click_time,
 
 
 def test_carousel_validate_names_a_missing_table_in_one_line(spark):
-    from carousel.pipeline.validation import main
+    from carousel.tasks.validation import main
 
     with pytest.raises(SystemExit) as raised:
         main(["--schema", "no_such_schema_for_carousel_tests", "--history-length", "3"])
@@ -337,7 +337,7 @@ def test_carousel_train_names_a_missing_table_in_one_line(spark):
 
 
 def test_carousel_gold_before_a_first_pipeline_update_is_one_line(spark):
-    from carousel.pipeline.gold_step import main
+    from carousel.tasks.gold_step import main
 
     with pytest.raises(SystemExit) as raised:
         main(["--schema", "no_such_schema_for_carousel_tests"])

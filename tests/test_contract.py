@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from carousel import contract
-from carousel.pipeline.lineage import GOLD_COLUMN_DESCRIPTIONS
-from carousel.pipeline.recording import pipeline_graph
-from carousel.pipeline.validation import EXPECTED_COLUMNS
+from carousel.docgen.lineage import GOLD_COLUMN_DESCRIPTIONS
+from carousel.docgen.recording import pipeline_graph
+from carousel.tasks.validation import EXPECTED_COLUMNS
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PIPELINE_TABLES = (

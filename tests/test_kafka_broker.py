@@ -13,14 +13,14 @@ from pyspark.sql import functions as F
 
 from carousel.errors import CarouselError
 from carousel.kafka_source import messages_of, read_messages
-from carousel.pipeline import kafka_broker
-from carousel.pipeline.kafka_broker import (
+from carousel.local.kafka_broker import (
     KafkaBrokerError,
     LocalKafkaBroker,
     broker_jars,
     numbered_records,
     send_batch,
 )
+from carousel.pipeline import kafka_broker
 
 
 def test_a_restarted_broker_serves_the_same_address_and_every_earlier_message(spark, tmp_path):

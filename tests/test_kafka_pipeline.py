@@ -26,9 +26,9 @@ from carousel.batch import generate, generate_next_day
 from carousel.contract import KAFKA_LINEAGE_COLUMNS, KAFKA_SOURCES
 from carousel.gold import unpack_training_examples
 from carousel.kafka_source import read_messages
+from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
+from carousel.local.runner import STORED_TABLES, LocalPipeline, read_published, run_recorded
 from carousel.pipeline.datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION, TRAINING_EXAMPLES_GOLD
-from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
-from carousel.pipeline.local import STORED_TABLES, LocalPipeline, read_published, run_recorded
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.storage import RAW_SOURCES, read_source

@@ -49,34 +49,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the gold engine", ("carousel.engine",)),
     (
         "what ships to the pipeline",
-        (
-            "carousel.pipeline.datasets",
-            "carousel.pipeline.settings",
-            "carousel.pipeline.expectations",
-            "carousel_pipeline",
-        ),
+        ("carousel.pipeline", "carousel_pipeline"),
     ),
     (
         "the job tasks",
-        (
-            "carousel.pipeline.gold_step",
-            "carousel.pipeline.validation",
-            "carousel.baseline.run",
-            "carousel.baseline.report",
-            "carousel.baseline.plots",
-        ),
+        ("carousel.tasks", "carousel.baseline.run", "carousel.baseline.report", "carousel.baseline.plots"),
     ),
     (
         "the local development harness",
-        (
-            "carousel.pipeline.local",
-            "carousel.pipeline.kafka_broker",
-            "carousel.pipeline.spark_pipelines_main",
-            "carousel.batch",
-            "carousel.notebook",
-        ),
+        ("carousel.local", "carousel.batch", "carousel.notebook"),
     ),
-    ("the docs generator", ("carousel.pipeline.graph", "carousel.pipeline.recording", "carousel.pipeline.lineage")),
+    ("the docs generator", ("carousel.docgen",)),
     ("the command line", ("carousel.cli",)),
 )
 """Lowest first; a module belongs to the layer of the longest name that is it or a package holding it."""

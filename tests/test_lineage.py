@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
-from carousel.pipeline.graph import Dataset, LineageError, PipelineGraph, layer_of
-from carousel.pipeline.lineage import (
+from carousel.docgen.graph import Dataset, LineageError, PipelineGraph, layer_of
+from carousel.docgen.lineage import (
     GOLD_COLUMN_DESCRIPTIONS,
     REGENERATE_COMMAND,
     MissingColumnDescriptionError,
@@ -18,8 +18,8 @@ from carousel.pipeline.lineage import (
     render_markdown,
     sync_page,
 )
-from carousel.pipeline.local import TRANSFORMATIONS
-from carousel.pipeline.recording import pipeline_graph
+from carousel.docgen.recording import pipeline_graph
+from carousel.local.runner import TRANSFORMATIONS
 from carousel.schemas import RAW_SCHEMAS
 
 LINEAGE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "lineage.md"
@@ -56,7 +56,7 @@ def by_layer(graph: PipelineGraph, layer: str) -> list[str]:
 
 def test_every_dataset_file_is_in_the_graph(graph):
     files = {p.relative_to(TRANSFORMATIONS).as_posix() for p in TRANSFORMATIONS.rglob("*.py")}
-    assert {d.source_file for d in graph.datasets} == files | {"../carousel/pipeline/gold_step.py"}
+    assert {d.source_file for d in graph.datasets} == files | {"../carousel/tasks/gold_step.py"}
 
 
 def test_the_hand_written_edges_are_all_there(graph):

@@ -23,15 +23,7 @@ from carousel.batch import advance, build, generate, generate_next_day
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_ACTION_STATE, GOLD_PROGRESS
 from carousel.gold import unpack_training_examples
-from carousel.pipeline.datasets import (
-    ACTIONS_SILVER,
-    BRONZE,
-    CUSTOMER_HISTORIES_GOLD,
-    QUARANTINE,
-    SOURCE_RECONCILIATION,
-    TRAINING_EXAMPLES_GOLD,
-)
-from carousel.pipeline.local import (
+from carousel.local.runner import (
     GOLD_STEP,
     STORED_TABLES,
     VERSIONED_TABLES,
@@ -41,6 +33,14 @@ from carousel.pipeline.local import (
     settings_fingerprint,
     source_versions,
     unchanged_since,
+)
+from carousel.pipeline.datasets import (
+    ACTIONS_SILVER,
+    BRONZE,
+    CUSTOMER_HISTORIES_GOLD,
+    QUARANTINE,
+    SOURCE_RECONCILIATION,
+    TRAINING_EXAMPLES_GOLD,
 )
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows

@@ -15,7 +15,8 @@ from carousel.contract import GOLD_PROGRESS
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
 from carousel.history import build_histories, customer_days
-from carousel.pipeline.validation import (
+from carousel.storage import qualified_name
+from carousel.tasks.validation import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
@@ -32,7 +33,6 @@ from carousel.pipeline.validation import (
     training_examples_violations,
     validate_gold,
 )
-from carousel.storage import qualified_name
 
 HISTORIES_DDL = "dt string, customer_id int, actions array<int>, action_types array<tinyint>"
 TRAINING_DDL = (

@@ -39,7 +39,7 @@ from carousel.storage import (
 if TYPE_CHECKING:
     from carousel.baseline.model import BaselineConfig
     from carousel.baseline.run import MlflowTarget, RegisteredBaseline
-    from carousel.pipeline.local import LocalPipeline
+    from carousel.local.runner import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
 
 log = logging.getLogger("carousel")
@@ -271,14 +271,14 @@ def run_local_pipeline(
     With `kafka`, a local Kafka broker runs for the while: the landed clicks and add-to-carts not
     produced to it yet are produced to their topics, and the pipeline reads those two from there.
     An update with nothing new runs neither `spark-pipelines` nor the gold step, unless `force`
-    (see `carousel.pipeline.local.run_recorded`).
+    (see `carousel.local.runner.run_recorded`).
     """
-    from carousel.pipeline.local import LocalPipeline
+    from carousel.local.runner import LocalPipeline
 
     pipeline = LocalPipeline(Path(work_dir))
     if not kafka:
         return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
-    from carousel.pipeline.kafka_broker import LocalKafkaBroker, produce_landed
+    from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
 
     with LocalKafkaBroker(pipeline.kafka_dir) as broker:
         settings = dataclasses.replace(settings, kafka=broker.settings())
@@ -295,7 +295,7 @@ def _run_recorded(
     shuffle_partitions: int,
     force: bool,
 ) -> list[str]:
-    from carousel.pipeline.local import run_recorded
+    from carousel.local.runner import run_recorded
 
     with stage("spark-pipelines run"):
         summary = run_recorded(
@@ -333,7 +333,7 @@ def train_locally(
         The registered model, its version and report.
     """
     from carousel.baseline.run import train_and_register
-    from carousel.pipeline.local import LocalPipeline, read_published
+    from carousel.local.runner import LocalPipeline, read_published
 
     if examples and actions:
         packed, actions_frame = read_source(spark, examples, "examples"), read_source(spark, actions, "actions")

@@ -11,10 +11,10 @@ far), `rows_processed` (subject: a raw source; the rows this run's streams took 
 quarantined, found as the difference from the previous succeeded run of the same command),
 `rows_written` (subject: a table), `seconds` (subject: a stage or a pipeline flow) and, for a
 succeeded local pipeline run, `delta_version` (subject: a table): the version of the table that
-run published (see `carousel.pipeline.local.read_published`), `source_version` (subject: a raw
+run published (see `carousel.local.runner.read_published`), `source_version` (subject: a raw
 source landed as a Delta table: the version the run read) and `settings_fingerprint` (subject:
 the command: a 48-bit hash of the run's settings), which let the next run see that nothing is new
-(`carousel.pipeline.local.unchanged_since`). A failed run is recorded too, with
+(`carousel.local.runner.unchanged_since`). A failed run is recorded too, with
 status `failed` and its error. On Databricks the pipeline's event log
 holds the same facts; the `source_reconciliation` table is there as well.
 """

@@ -22,8 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from carousel import contract
-from carousel.pipeline import gold_step
-from carousel.pipeline.graph import (
+from carousel.docgen.graph import (
     RAW_NODE_PREFIX,
     RAW_URI_SCHEME,
     Dataset,
@@ -31,7 +30,8 @@ from carousel.pipeline.graph import (
     PipelineGraph,
     default_configuration,
 )
-from carousel.pipeline.local import TRANSFORMATIONS
+from carousel.local.runner import TRANSFORMATIONS
+from carousel.pipeline import gold_step
 from carousel.pipeline.settings import PREFIX
 from carousel.schemas import RAW_SCHEMAS
 
@@ -246,7 +246,7 @@ def pipeline_graph(
 
     Args:
         spark: a classic local session; it only analyses empty DataFrames.
-        transformations: the folder of dataset files (`carousel.pipeline.local.TRANSFORMATIONS`).
+        transformations: the folder of dataset files (`carousel.local.runner.TRANSFORMATIONS`).
         configuration: pipeline settings the files read with `spark.conf.get`; by default every
             raw source at `raw://<source>` and every other `carousel.*` setting at its default.
 
@@ -300,7 +300,7 @@ def pipeline_graph(
 
 
 def _gold_step_tables(spark: SparkSession) -> list[Dataset]:
-    """The tables the gold step writes after the pipeline (`carousel.pipeline.gold_step`), from the contract."""
+    """The tables the gold step writes after the pipeline (`carousel.tasks.gold_step`), from the contract."""
     tables = [table for table in contract.GOLD_TABLES if table.name in gold_step.READS]
     return [
         Dataset(
@@ -309,7 +309,7 @@ def _gold_step_tables(spark: SparkSession) -> list[Dataset]:
             table.comment,
             table.partition_by,
             spark.createDataFrame([], ", ".join(f"`{name}` {kind}" for name, kind in table.types.items())).schema,
-            "../carousel/pipeline/gold_step.py",
+            "../carousel/tasks/gold_step.py",
             table.ddl(),
         )
         for table in tables

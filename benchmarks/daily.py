@@ -56,7 +56,7 @@ _APPENDED = re.compile(r"appended \d{4}-\d\d-\d\d: .*")
 def run(args: argparse.Namespace) -> None:
     from carousel.batch import generate, generate_next_day
     from carousel.config import HistoryConfig
-    from carousel.local.runner import LocalPipeline
+    from carousel.local.spark_pipelines import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark
     from carousel.storage import RAW_SOURCES
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
 def idle(args: argparse.Namespace) -> None:
     """One more update over the data `run` left under --data-dir, with nothing new landed."""
     from carousel.config import HistoryConfig
-    from carousel.local.runner import LocalPipeline
+    from carousel.local.spark_pipelines import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark
     from carousel.storage import RAW_SOURCES

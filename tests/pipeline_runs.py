@@ -9,7 +9,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from carousel.local.runner import STORED_TABLES, LocalPipeline, read_published
+from carousel.local.runner import read_published
+from carousel.local.spark_pipelines import LocalPipeline
+from carousel.local.summary import STORED_TABLES
 from carousel.pipeline.datasets import ACTIONS_SILVER, BRONZE, QUARANTINE
 
 STREAMED = (*BRONZE.values(), *QUARANTINE.values(), ACTIONS_SILVER)

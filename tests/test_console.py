@@ -106,7 +106,8 @@ def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_
     from carousel.engine import MissingGoldInputError
     from carousel.errors import ConfigError
     from carousel.loader import TrainingTableError
-    from carousel.local.runner import NothingPublishedError, PipelineRunError
+    from carousel.local.runner import NothingPublishedError
+    from carousel.local.spark_pipelines import PipelineRunError
     from carousel.pipeline.settings import PipelineConfigError
     from carousel.reconciliation import ReconciliationError
     from carousel.schemas import SchemaContractError

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from carousel.errors import CarouselError
 from carousel.kafka_source import messages_of, read_messages
+from carousel.local import kafka_broker
 from carousel.local.kafka_broker import (
     KafkaBrokerError,
     LocalKafkaBroker,
@@ -20,7 +21,6 @@ from carousel.local.kafka_broker import (
     numbered_records,
     send_batch,
 )
-from carousel.pipeline import kafka_broker
 
 
 def test_a_restarted_broker_serves_the_same_address_and_every_earlier_message(spark, tmp_path):

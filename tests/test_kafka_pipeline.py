@@ -27,7 +27,9 @@ from carousel.contract import KAFKA_LINEAGE_COLUMNS, KAFKA_SOURCES
 from carousel.gold import unpack_training_examples
 from carousel.kafka_source import read_messages
 from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
-from carousel.local.runner import STORED_TABLES, LocalPipeline, read_published, run_recorded
+from carousel.local.runner import read_published, run_recorded
+from carousel.local.spark_pipelines import LocalPipeline
+from carousel.local.summary import STORED_TABLES
 from carousel.pipeline.datasets import BRONZE, QUARANTINE, SOURCE_RECONCILIATION, TRAINING_EXAMPLES_GOLD
 from carousel.pipeline.settings import PipelineSettings
 from carousel.quality import keep_valid, quarantine_rows

@@ -19,7 +19,7 @@ from carousel.docgen.lineage import (
     sync_page,
 )
 from carousel.docgen.recording import pipeline_graph
-from carousel.local.runner import TRANSFORMATIONS
+from carousel.local.spark_pipelines import TRANSFORMATIONS
 from carousel.schemas import RAW_SCHEMAS
 
 LINEAGE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "lineage.md"

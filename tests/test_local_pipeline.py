@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from carousel.engine import GoldReport
-from carousel.local.runner import LocalPipeline, PipelineRunError, RunSummary, resolved_jars, start_failure
+from carousel.local.spark_pipelines import LocalPipeline, PipelineRunError, resolved_jars, start_failure
+from carousel.local.summary import RunSummary
 from carousel.spark import delta_package, kafka_package
 
 TINY_VIEW = """from pyspark import pipelines as dp
@@ -176,7 +177,7 @@ def test_a_run_that_cannot_bind_its_port_says_so_in_its_headline(runs_at_once):
 
 
 def test_a_table_its_append_flows_fill_takes_from_the_first_start_to_the_last_end():
-    from carousel.local.runner import _append_flow_targets
+    from carousel.local.spark_pipelines import _append_flow_targets
 
     # add_to_carts_bronze has "_to_" in its name but is a table's own flow: no table "carts_bronze".
     started = {

@@ -25,15 +25,15 @@ from carousel.contract import CUSTOMER_ACTION_STATE, GOLD_PROGRESS
 from carousel.gold import unpack_training_examples
 from carousel.local.runner import (
     GOLD_STEP,
-    STORED_TABLES,
     VERSIONED_TABLES,
-    LocalPipeline,
     read_published,
     run_recorded,
     settings_fingerprint,
     source_versions,
     unchanged_since,
 )
+from carousel.local.spark_pipelines import LocalPipeline
+from carousel.local.summary import STORED_TABLES
 from carousel.pipeline.datasets import (
     ACTIONS_SILVER,
     BRONZE,

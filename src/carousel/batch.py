@@ -39,7 +39,7 @@ from carousel.storage import (
 if TYPE_CHECKING:
     from carousel.baseline.model import BaselineConfig
     from carousel.baseline.run import MlflowTarget, RegisteredBaseline
-    from carousel.local.runner import LocalPipeline
+    from carousel.local.spark_pipelines import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
 
 log = logging.getLogger("carousel")
@@ -273,7 +273,7 @@ def run_local_pipeline(
     An update with nothing new runs neither `spark-pipelines` nor the gold step, unless `force`
     (see `carousel.local.runner.run_recorded`).
     """
-    from carousel.local.runner import LocalPipeline
+    from carousel.local.spark_pipelines import LocalPipeline
 
     pipeline = LocalPipeline(Path(work_dir))
     if not kafka:
@@ -333,7 +333,8 @@ def train_locally(
         The registered model, its version and report.
     """
     from carousel.baseline.run import train_and_register
-    from carousel.local.runner import LocalPipeline, read_published
+    from carousel.local.runner import read_published
+    from carousel.local.spark_pipelines import LocalPipeline
 
     if examples and actions:
         packed, actions_frame = read_source(spark, examples, "examples"), read_source(spark, actions, "actions")

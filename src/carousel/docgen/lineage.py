@@ -21,7 +21,7 @@ from carousel.contract import DESCRIBED_TABLES
 from carousel.docgen.graph import LAYERS, Dataset, LineageError, PipelineGraph, layer_of
 from carousel.docgen.recording import pipeline_graph
 from carousel.errors import CarouselError
-from carousel.pipeline import gold_step
+from carousel.tasks import gold_step
 
 DEFAULT_OUT = Path("docs/lineage.md")
 REGENERATE_COMMAND = "python -m carousel.docgen.lineage"

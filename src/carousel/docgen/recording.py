@@ -30,10 +30,10 @@ from carousel.docgen.graph import (
     PipelineGraph,
     default_configuration,
 )
-from carousel.local.runner import TRANSFORMATIONS
-from carousel.pipeline import gold_step
+from carousel.local.spark_pipelines import TRANSFORMATIONS
 from carousel.pipeline.settings import PREFIX
 from carousel.schemas import RAW_SCHEMAS
+from carousel.tasks import gold_step
 
 # --- recording the definitions -------------------------------------------------------------
 
@@ -246,7 +246,7 @@ def pipeline_graph(
 
     Args:
         spark: a classic local session; it only analyses empty DataFrames.
-        transformations: the folder of dataset files (`carousel.local.runner.TRANSFORMATIONS`).
+        transformations: the folder of dataset files (`carousel.local.spark_pipelines.TRANSFORMATIONS`).
         configuration: pipeline settings the files read with `spark.conf.get`; by default every
             raw source at `raw://<source>` and every other `carousel.*` setting at its default.
 

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from carousel import kafka_source
 from carousel.config import KafkaSettings
 from carousel.errors import CarouselError
-from carousel.local.runner import LocalPipeline
+from carousel.local.spark_pipelines import LocalPipeline
 from carousel.pipeline.settings import PipelineSettings
 from carousel.storage import read_source, read_source_stream
 

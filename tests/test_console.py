@@ -105,6 +105,7 @@ def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_
     from carousel.docgen.lineage import ColumnDescriptionError
     from carousel.engine import MissingGoldInputError
     from carousel.errors import ConfigError
+    from carousel.gold_checks import GoldValidationError
     from carousel.loader import TrainingTableError
     from carousel.local.runner import NothingPublishedError
     from carousel.local.spark_pipelines import PipelineRunError
@@ -112,7 +113,6 @@ def test_every_named_error_of_the_project_is_a_carousel_error_and_keeps_its_old_
     from carousel.reconciliation import ReconciliationError
     from carousel.schemas import SchemaContractError
     from carousel.storage import SourceNotFoundError
-    from carousel.tasks.validation import GoldValidationError
 
     old_bases = {
         SchemaContractError: ValueError,

@@ -12,7 +12,7 @@ import pytest
 from carousel import contract
 from carousel.docgen.lineage import GOLD_COLUMN_DESCRIPTIONS
 from carousel.docgen.recording import pipeline_graph
-from carousel.tasks.validation import EXPECTED_COLUMNS
+from carousel.gold_checks import EXPECTED_COLUMNS
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PIPELINE_TABLES = (

@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "carousel.vocabulary",
             "carousel.kafka_source",
             "carousel.reconciliation",
+            "carousel.gold_checks",
             "carousel.progress",
             "carousel.synthetic",
             "carousel.baseline.features",

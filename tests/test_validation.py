@@ -14,25 +14,22 @@ from carousel.actions import unify_actions
 from carousel.contract import GOLD_PROGRESS
 from carousel.examples import explode_impressions
 from carousel.gold import pack_training_examples
-from carousel.history import build_histories, customer_days
-from carousel.storage import qualified_name
-from carousel.tasks.validation import (
+from carousel.gold_checks import (
     ACTIONS_SILVER,
     CUSTOMER_HISTORIES_GOLD,
     TRAINING_EXAMPLES_GOLD,
     GoldValidationError,
     InvariantFailure,
-    build_parser,
     check_gold,
-    days_built_last,
     gold_violations,
     leakage_violations,
-    main,
     only_days,
     schema_problems,
     training_examples_violations,
-    validate_gold,
 )
+from carousel.history import build_histories, customer_days
+from carousel.storage import qualified_name
+from carousel.tasks.validation import build_parser, days_built_last, main, validate_gold
 
 HISTORIES_DDL = "dt string, customer_id int, actions array<int>, action_types array<tinyint>"
 TRAINING_DDL = (

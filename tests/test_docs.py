@@ -88,7 +88,7 @@ def test_the_checks_see_what_is_missing(tmp_path):
     page = tmp_path / "page.md"
     page.write_text(
         "# A title\n\n[ok](#a-title) [gone](#no-such-heading) [file](nothing.md)\n"
-        "`src/carousel/engine.py` `src/carousel/no_such.py`\n"
+        "`src/carousel/engine/build.py` `src/carousel/no_such.py`\n"
         "`carousel pipeline` `carousel bake` `make run` `make bake`\n"
     )
     assert broken_links(page) == ["#no-such-heading", "nothing.md"]

@@ -34,8 +34,9 @@ from carousel.loader.delta_table import (
     table_days,
     table_uri,
 )
-from carousel.loader.device import Batch, CustomerDayBatch, DayLoader, ItemVocabulary, epoch_seed
+from carousel.loader.device import Batch, CustomerDayBatch, DayLoader, epoch_seed
 from carousel.loader.host_day import HostDay, read_day
+from carousel.loader.vocabulary import ItemVocabulary
 
 __all__ = [
     "Batch",

@@ -35,10 +35,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import (  # noqa: E402
+    REPO,
+    append_records,
+    child_env,
+    fmt_ratio,
+    fmt_seconds,
+    gib,
+    mib,
+    ratio,
+    raw_dir,
+    seconds_of,
+)
+from benchmarks.harness import window_start as _days_from  # noqa: E402
 from carousel.synthetic import SyntheticConfig  # noqa: E402
 
 log = logging.getLogger("race")
@@ -159,14 +171,6 @@ def plan(scale: str, settings: Sequence[str], only: Iterable[str] | None = None)
     return [Case(scale, profile, kind, days) for profile in settings for kind, days in chosen]
 
 
-def window_start(config: SyntheticConfig, impression_days: int | None) -> str | None:
-    """The first impression day ('yyyy-MM-dd') of the last `impression_days` of the window; None = all."""
-    if not impression_days:
-        return None
-    last = dt.date.fromisoformat(config.window_end)
-    return (last - dt.timedelta(days=impression_days - 1)).isoformat()
-
-
 # ---------------------------------------------------------------------------------------------
 # Settings
 
@@ -202,15 +206,16 @@ def spark_conf(settings: str, driver_memory: str, shuffle_partitions: int | None
     return {**conf, **MEASURING_CONF}
 
 
+def window_start(config: SyntheticConfig, impression_days: int | None) -> str | None:
+    """The first impression day ('yyyy-MM-dd') of the last `impression_days` of the window; None = all."""
+    return _days_from(config.window_end, impression_days)
+
+
 # ---------------------------------------------------------------------------------------------
 # Data
 
 RAW_DAY_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
 ROWS_PER_FILE = 2_000_000
-
-
-def raw_dir(data_dir: Path, scale: str) -> Path:
-    return data_dir / scale / "raw"
 
 
 def _marker_content(config: SyntheticConfig) -> dict:
@@ -231,7 +236,7 @@ def ensure_data(data_dir: Path, scale: str, driver_memory: str) -> None:
     started = time.perf_counter()
     command = [sys.executable, str(Path(__file__).resolve()), "generate", "--scale", scale]
     command += ["--data-dir", str(data_dir), "--driver-memory", driver_memory]
-    subprocess.run(command, check=True, env=_project_env())
+    subprocess.run(command, check=True, env=child_env())
     log.info("data %s: generated in %.0f s", scale, time.perf_counter() - started)
 
 
@@ -403,13 +408,6 @@ def measure_case(case: Case, data_dir: Path, driver_memory: str, shuffle_partiti
 # Running a plan
 
 
-def _project_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
-    env["TZ"] = "UTC"  # the JVM's default zone, which Spark's default session time zone follows
-    return env
-
-
 def _competitor_env(venv: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SPARK_HOME", "VIRTUAL_ENV")}
     env["TZ"] = "UTC"
@@ -464,7 +462,7 @@ def case_command(case: Case, args: argparse.Namespace, record_out: Path) -> tupl
         command += ["--impression-days", str(case.impression_days)]
     if args.shuffle_partitions:
         command += ["--shuffle-partitions", str(args.shuffle_partitions)]
-    return command, _project_env()
+    return command, child_env()
 
 
 def make_record(case: Case, measured: dict, extra: dict | None = None) -> dict:
@@ -482,13 +480,6 @@ def make_record(case: Case, measured: dict, extra: dict | None = None) -> dict:
     }
     record.update(measured_on=dt.date.today().isoformat(), cpus=os.cpu_count(), machine=platform.machine())
     return record
-
-
-def _append(results: Path, records: list[dict]) -> None:
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as file:
-        for record in records:
-            file.write(json.dumps(record) + "\n")
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -517,7 +508,7 @@ def run_plan(args: argparse.Namespace) -> int:
                 measured = {"failed_exit_code": error.returncode}
                 log.error("case %s failed (exit %d)", case.name, error.returncode)
             record = make_record(case, measured, extra if case.is_competitor else None)
-            _append(args.results, [record])
+            append_records(args.results, [record])
             done.append(record)
             if "seconds" in measured:
                 log.info(
@@ -545,8 +536,6 @@ def run_case(args: argparse.Namespace) -> int:
 START = "<!-- race:start -->"
 END = "<!-- race:end -->"
 SECTION = "## Against the best public solution"
-MIB = 1024 * 1024
-GIB = 1024 * MIB
 
 
 @dataclass(frozen=True)
@@ -613,46 +602,14 @@ def load(results: Path) -> dict[str, dict]:
     return latest
 
 
-def _seconds(record: dict | None) -> float | None:
-    return None if record is None else record.get("seconds")
-
-
-def _fmt_seconds(record: dict | None) -> str:
-    if record is None:
-        return "not run"
-    if "timed_out_after_s" in record:
-        return f"> {record['timed_out_after_s']} (stopped)"
-    if "failed_exit_code" in record:
-        return f"failed (exit {record['failed_exit_code']})"
-    return f"{record['seconds']:.1f}"
-
-
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator == 0:
-        return None
-    return numerator / denominator
-
-
-def _fmt_ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
-
-
-def _mib(value: int | None) -> str:
-    return "" if value is None else f"{value / MIB:,.0f}"
-
-
-def _gib(value: int | None) -> str:
-    return "" if value is None else f"{value / GIB:.2f}"
-
-
 def case_table(records: dict[str, dict], scale: str, settings: str) -> list[str]:
     """The table of one scale under one settings profile; ratios are this case's seconds over the reference's."""
 
     def at(kind: str, days: int | None = None) -> dict | None:
         return records.get(Case(scale, settings, kind, days).name)
 
-    competitor, exploded = _seconds(at("competitor")), _seconds(at("competitor-exploded"))
-    floor = _seconds(at(FLOOR_REFERENCE))
+    competitor, exploded = seconds_of(at("competitor")), seconds_of(at("competitor-exploded"))
+    floor = seconds_of(at(FLOOR_REFERENCE))
     lines = [
         "| case | seconds | / competitor | / competitor exploded | / collect-sort floor | shuffle write MiB "
         "| JVM heap peak GiB |",
@@ -665,12 +622,12 @@ def case_table(records: dict[str, dict], scale: str, settings: str) -> list[str]
     ]
     for kind, days in present:
         record = at(kind, days)
-        seconds = _seconds(record)
+        seconds = seconds_of(record)
         label = kind + (f" ({days} of {SCALES[scale].window_days} days)" if days else "")
         lines.append(
-            f"| {label} | {_fmt_seconds(record)} | {_fmt_ratio(ratio(seconds, competitor))} "
-            f"| {_fmt_ratio(ratio(seconds, exploded))} | {_fmt_ratio(ratio(seconds, floor))} "
-            f"| {_mib(record.get('shuffle_write_bytes'))} | {_gib(record.get('jvm_heap_peak_bytes'))} |"
+            f"| {label} | {fmt_seconds(record)} | {fmt_ratio(ratio(seconds, competitor))} "
+            f"| {fmt_ratio(ratio(seconds, exploded))} | {fmt_ratio(ratio(seconds, floor))} "
+            f"| {mib(record.get('shuffle_write_bytes'))} | {gib(record.get('jvm_heap_peak_bytes'))} |"
         )
     return lines
 
@@ -680,15 +637,15 @@ def growth_rows(records: dict[str, dict], settings: str) -> list[tuple[str, str,
     rows = []
     for scale, base in GROWTH_BASE.items():
         for kind in ("project-per-customer-day", "project-per-impression", FLOOR_REFERENCE):
-            before = _seconds(records.get(Case(base, settings, kind).name))
-            after = _seconds(records.get(Case(scale, settings, kind).name))
+            before = seconds_of(records.get(Case(base, settings, kind).name))
+            after = seconds_of(records.get(Case(scale, settings, kind).name))
             if before is not None or after is not None:
                 rows.append(("2x actions (900 -> 1800 a year)", kind, before, after))
     scale = "race-100k-28-days"
     full = SCALES[scale].window_days
     for kind in ("project-per-customer-day", "project-per-impression"):
-        before = _seconds(records.get(Case(scale, settings, kind, full // 2).name))
-        after = _seconds(records.get(Case(scale, settings, kind, full).name))
+        before = seconds_of(records.get(Case(scale, settings, kind, full // 2).name))
+        after = seconds_of(records.get(Case(scale, settings, kind, full).name))
         if before is not None or after is not None:
             rows.append((f"2x impression days ({full // 2} -> {full})", kind, before, after))
     return rows
@@ -704,8 +661,8 @@ def target_rows(records: dict[str, dict], settings: str) -> list[tuple[str, floa
     """(target, measured ratio, verdict) per target and growth bound, under one settings profile."""
     rows = []
     for target in TARGETS:
-        seconds = _seconds(records.get(Case(target.scale, settings, target.case).name))
-        reference = _seconds(records.get(Case(target.scale, settings, target.reference).name))
+        seconds = seconds_of(records.get(Case(target.scale, settings, target.case).name))
+        reference = seconds_of(records.get(Case(target.scale, settings, target.reference).name))
         value = ratio(reference, seconds) if target.faster else ratio(seconds, reference)
         rows.append((f"{target.name} ({target.scale})", value, _verdict(value, target.bound, target.faster)))
     for what, kind, before, after in growth_rows(records, settings):
@@ -746,7 +703,7 @@ def render(records: dict[str, dict]) -> str:
     for profile in profiles:
         lines += [f"Settings `{profile}`:", "", "| target | measured | verdict |", "|---|---|---|"]
         rows = target_rows(records, profile)
-        lines += [f"| {name} | {_fmt_ratio(value)} | {verdict} |" for name, value, verdict in rows]
+        lines += [f"| {name} | {fmt_ratio(value)} | {verdict} |" for name, value, verdict in rows]
         lines.append("")
     lines += ["### Race growth", "", "| settings | doubling | case | before s | after s | ratio |"]
     lines.append("|---|---|---|---|---|---|")
@@ -754,7 +711,7 @@ def render(records: dict[str, dict]) -> str:
     for profile, (what, kind, before, after) in growth:
         lines.append(
             f"| {profile} | {what} | {kind} | {'' if before is None else f'{before:.1f}'} "
-            f"| {'' if after is None else f'{after:.1f}'} | {_fmt_ratio(ratio(after, before))} |"
+            f"| {'' if after is None else f'{after:.1f}'} | {fmt_ratio(ratio(after, before))} |"
         )
     if not growth:
         lines.append("| | not run yet | | | | |")
@@ -807,7 +764,7 @@ def summary(records: list[dict]) -> str:
     """A short table of what a run just measured, for the console."""
     lines = [f"{'case':<60} {'seconds':>10}"]
     for record in records:
-        lines.append(f"{record['case']:<60} {_fmt_seconds(record):>10}")
+        lines.append(f"{record['case']:<60} {fmt_seconds(record):>10}")
     return "\n".join(lines)
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks.harness import fmt_seconds, gib, mib, ratio_text, seconds_of
+
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 PLOT = "benchmarks.png"
-
-MIB = 1024 * 1024
-GIB = 1024 * MIB
 
 
 def load(results: Path) -> dict[tuple[str, str], dict]:
@@ -27,34 +26,6 @@ def load(results: Path) -> dict[tuple[str, str], dict]:
     return latest
 
 
-def _seconds(record: dict | None) -> float | None:
-    if record is None or "seconds" not in record:
-        return None
-    return record["seconds"]
-
-
-def _fmt_seconds(record: dict | None) -> str:
-    if record is None:
-        return "not run"
-    if "timed_out_after_s" in record:
-        return f"> {record['timed_out_after_s']} (stopped)"
-    return f"{record['seconds']:.1f}"
-
-
-def _mib(value: int | None) -> str:
-    return "" if value is None else f"{value / MIB:,.0f}"
-
-
-def _gib(value: int | None) -> str:
-    return "" if value is None else f"{value / GIB:.2f}"
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> str:
-    if numerator is None or denominator is None or denominator == 0:
-        return "n/a"
-    return f"{numerator / denominator:.2f}x"
-
-
 def _cost_rows(records: list[tuple[str, dict | None]], floor: dict | None, latest: dict | None = None) -> list[str]:
     header = (
         "| run | wall s | vs I/O floor | shuffle write MiB | shuffle read MiB | spill MiB | output MiB "
@@ -63,17 +34,17 @@ def _cost_rows(records: list[tuple[str, dict | None]], floor: dict | None, lates
     rows = [header, "|" + "---|" * 10]
     for label, record in records:
         if record is None or "seconds" not in record:
-            rows.append(f"| {label} | {_fmt_seconds(record)} |  |  |  |  |  |  |  |  |")
+            rows.append(f"| {label} | {fmt_seconds(record)} |  |  |  |  |  |  |  |  |")
             continue
         same_scale_floor = floor
         if latest is not None:  # each run against the floor of its own data
             same_scale_floor = _get(latest, f"{record['scale']}/floor/N1000")
         rows.append(
-            f"| {label} | {record['seconds']:.1f} | {_ratio(record['seconds'], _seconds(same_scale_floor))} "
-            f"| {_mib(record['shuffle_write_bytes'])} | {_mib(record['shuffle_read_bytes'])} "
-            f"| {_mib(record['spill_disk_bytes'])} | {_mib(record['output_bytes'])} "
-            f"| {_gib(record.get('jvm_heap_peak_bytes'))} | {_gib(record.get('jvm_rss_peak_bytes'))} "
-            f"| {_mib(record.get('python_rss_peak_bytes'))} |"
+            f"| {label} | {record['seconds']:.1f} | {ratio_text(record['seconds'], seconds_of(same_scale_floor))} "
+            f"| {mib(record['shuffle_write_bytes'])} | {mib(record['shuffle_read_bytes'])} "
+            f"| {mib(record['spill_disk_bytes'])} | {mib(record['output_bytes'])} "
+            f"| {gib(record.get('jvm_heap_peak_bytes'))} | {gib(record.get('jvm_rss_peak_bytes'))} "
+            f"| {mib(record.get('python_rss_peak_bytes'))} |"
         )
     return rows
 
@@ -87,16 +58,16 @@ def _verdict(ok: bool | None) -> str:
 
 
 def _targets(latest: dict) -> list[str]:
-    project = _seconds(_get(latest, "large/project/N1000"))
-    floor = _seconds(_get(latest, "large/floor/N1000"))
+    project = seconds_of(_get(latest, "large/project/N1000"))
+    floor = seconds_of(_get(latest, "large/floor/N1000"))
     baseline_record = _get(latest, "large/baseline/N1000")
-    baseline = _seconds(baseline_record)
+    baseline = seconds_of(baseline_record)
     if baseline_record and "timed_out_after_s" in baseline_record:
         baseline = float(baseline_record["timed_out_after_s"])  # a lower bound
-    rebuild = _seconds(_get(latest, "large/incremental/N1000", "state rebuild"))
-    incremental = _seconds(_get(latest, "large/incremental/N1000", "incremental day"))
-    days14 = _seconds(_get(latest, "base-28-days/project/N1000-14d"))
-    days28 = _seconds(_get(latest, "base-28-days/project/N1000-28d"))
+    rebuild = seconds_of(_get(latest, "large/incremental/N1000", "state rebuild"))
+    incremental = seconds_of(_get(latest, "large/incremental/N1000", "incremental day"))
+    days14 = seconds_of(_get(latest, "base-28-days/project/N1000-14d"))
+    days28 = seconds_of(_get(latest, "base-28-days/project/N1000-28d"))
 
     def check(value: float | None, limit: float, above: bool = False) -> bool | None:
         if value is None:
@@ -106,14 +77,14 @@ def _targets(latest: dict) -> list[str]:
     lines = [
         "| target | measured | verdict |",
         "|---|---|---|",
-        f"| project <= 2x the I/O floor (largest scale) | {_ratio(project, floor)} "
+        f"| project <= 2x the I/O floor (largest scale) | {ratio_text(project, floor)} "
         f"| {_verdict(check(project / floor if project and floor else None, 2.0))} |",
-        f"| baseline >= 5x the project (largest scale) | {_ratio(baseline, project)}"
+        f"| baseline >= 5x the project (largest scale) | {ratio_text(baseline, project)}"
         f"{' (baseline stopped: lower bound)' if baseline_record and 'timed_out_after_s' in baseline_record else ''} "
         f"| {_verdict(check(baseline / project if baseline and project else None, 5.0, above=True))} |",
-        f"| 2x impression days (14 -> 28) costs <= 1.3x | {_ratio(days28, days14)} "
+        f"| 2x impression days (14 -> 28) costs <= 1.3x | {ratio_text(days28, days14)} "
         f"| {_verdict(check(days28 / days14 if days28 and days14 else None, 1.3))} |",
-        f"| one incremental day <= 0.1x a full state rebuild (largest scale) | {_ratio(incremental, rebuild)} "
+        f"| one incremental day <= 0.1x a full state rebuild (largest scale) | {ratio_text(incremental, rebuild)} "
         f"| {_verdict(check(incremental / rebuild if incremental and rebuild else None, 0.1))} |",
     ]
     return lines
@@ -134,11 +105,12 @@ def _growth(latest: dict) -> list[str]:
         for approach in ("project", "baseline", "floor"):
             first = _get(latest, before.format(a=approach))
             second = _get(latest, after.format(a=approach))
-            if _seconds(first) is None or _seconds(second) is None:
+            if seconds_of(first) is None or seconds_of(second) is None:
                 cells.append("")
             else:
                 cells.append(
-                    f"{_seconds(first):.0f} s -> {_seconds(second):.0f} s ({_ratio(_seconds(second), _seconds(first))})"
+                    f"{seconds_of(first):.0f} s -> {seconds_of(second):.0f} s "
+                    f"({ratio_text(seconds_of(second), seconds_of(first))})"
                 )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
@@ -178,8 +150,8 @@ def _plot(latest: dict, path: Path) -> None:
     ):
         ratios = []
         for _, before, after in GROWTH:
-            first = _seconds(_get(latest, before.format(a=approach)))
-            second = _seconds(_get(latest, after.format(a=approach)))
+            first = seconds_of(_get(latest, before.format(a=approach)))
+            second = seconds_of(_get(latest, after.format(a=approach)))
             ratios.append(second / first if first and second else 0.0)
         positions = [index + (offset - 1) * width for index in range(len(GROWTH))]
         right.bar(positions, ratios, width, label=approach if approach != "floor" else "I/O floor", color=colour)

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.harness import REPO, append_records, child_env, raw_dir, window_start  # noqa: E402
 from carousel.synthetic import SyntheticConfig  # noqa: E402
 
 log = logging.getLogger("benchmark")
@@ -99,10 +99,6 @@ _GENERATE_OPTIONS = (
 """The SyntheticConfig fields `carousel generate` takes; the benchmark scales leave the others at their defaults."""
 
 
-def raw_dir(data_dir: Path, scale: str) -> Path:
-    return data_dir / scale / "raw"
-
-
 def ensure_data(data_dir: Path, scale: str, spark_args: list[str]) -> None:
     """Generate the scale's raw data unless a finished generation of the same config is there."""
     config = SCALES[scale]
@@ -121,27 +117,14 @@ def ensure_data(data_dir: Path, scale: str, spark_args: list[str]) -> None:
     subprocess.run(
         [sys.executable, "-m", "carousel.cli", "generate", "--out", str(target), *options, *spark_args],
         check=True,
-        env=_child_env(),
+        env=child_env(),
     )
     marker.write_text(json.dumps(wanted, indent=2))
     log.info("data %s: generated in %.0f s", scale, time.perf_counter() - started)
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")])
-    return env
-
-
 # ---------------------------------------------------------------------------------------------
 # One case, in its own process
-
-
-def _window_start(config: SyntheticConfig, impression_days: int | None) -> str | None:
-    if not impression_days:
-        return None
-    last = dt.date.fromisoformat(config.window_end)
-    return (last - dt.timedelta(days=impression_days - 1)).isoformat()
 
 
 def measure_case(case: Case, data_dir: Path, work_dir: Path, shuffle_partitions: int, driver_memory: str) -> list[dict]:
@@ -162,7 +145,7 @@ def measure_case(case: Case, data_dir: Path, work_dir: Path, shuffle_partitions:
     raw = read_raw(spark, str(raw_dir(data_dir, case.scale)))
     out = work_dir / case.name.replace("/", "_")
     shutil.rmtree(out, ignore_errors=True)
-    from_dt = _window_start(config, case.impression_days)
+    from_dt = window_start(config.window_end, case.impression_days)
     costs = []
     if case.approach == "project":
         with measured(spark, str(out)) as cost:
@@ -241,10 +224,10 @@ def run_plan(args: argparse.Namespace) -> int:
             command += ["--impression-days", str(case.impression_days)]
         started = time.perf_counter()
         try:
-            subprocess.run(command, check=True, env=_child_env(), timeout=args.case_timeout)
+            subprocess.run(command, check=True, env=child_env(), timeout=args.case_timeout)
         except subprocess.TimeoutExpired:
             failures += 1
-            _append(
+            append_records(
                 args.results,
                 [
                     {
@@ -254,6 +237,7 @@ def run_plan(args: argparse.Namespace) -> int:
                         "timed_out_after_s": args.case_timeout,
                     }
                 ],
+                **_stamp(),
             )
             log.warning("case %s: stopped after the %d s limit", case.name, args.case_timeout)
             continue
@@ -265,18 +249,15 @@ def run_plan(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _append(results: Path, records: list[dict]) -> None:
-    results.parent.mkdir(parents=True, exist_ok=True)
-    stamp = {"measured_on": dt.date.today().isoformat(), "cpus": os.cpu_count(), "machine": platform.machine()}
-    with results.open("a") as file:
-        for record in records:
-            file.write(json.dumps({**record, **stamp}) + "\n")
+def _stamp() -> dict:
+    """Where and when a record was measured."""
+    return {"measured_on": dt.date.today().isoformat(), "cpus": os.cpu_count(), "machine": platform.machine()}
 
 
 def run_case(args: argparse.Namespace) -> int:
     case = Case(args.scale, args.approach, args.history_length, args.impression_days)
     records = measure_case(case, args.data_dir, args.work_dir, args.shuffle_partitions, args.driver_memory)
-    _append(args.results, records)
+    append_records(args.results, records, **_stamp())
     for record in records:
         log.info("%s %s: %.1f s", case.name, record["step"], record["seconds"])
     return 0

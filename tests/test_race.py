@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import race
+from benchmarks.harness import MIB
 from benchmarks.race import Case
 
 
@@ -134,7 +135,7 @@ def _records(seconds: dict[str, float]) -> dict[str, dict]:
         case = Case(scale, settings, kind, days)
         assert case.name == name
         records[name] = race.make_record(
-            case, {"seconds": value, "shuffle_write_bytes": 2 * race.MIB, "spark_version": "4.2.0"}
+            case, {"seconds": value, "shuffle_write_bytes": 2 * MIB, "spark_version": "4.2.0"}
         )
     return records
 

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from benchmarks import race  # noqa: E402
+from benchmarks import harness, race_cases, race_data, race_measure  # noqa: E402
 
 FORMS = {
     "none": "TRUE",
@@ -49,8 +49,8 @@ def measure(scale: str, form: str, data_dir: Path, driver_memory: str) -> dict:
     """Filter the scale's clicks by one form in this process; return seconds and rows kept."""
     from pyspark.sql import functions as F
 
-    spark = race.project_session("defaults", driver_memory, None, f"day check {form}")
-    clicks = race.read_raw(spark, race.raw_dir(data_dir, scale))["clicks"]
+    spark = race_measure.project_session("defaults", driver_memory, None, f"day check {form}")
+    clicks = race_data.read_raw(spark, harness.raw_dir(data_dir, scale))["clicks"]
     kept = clicks.where(F.expr(f"customer_id > 0 AND ({predicate(form)})"))
     started = time.perf_counter()
     kept.write.format("noop").mode("overwrite").save()
@@ -62,10 +62,10 @@ def measure(scale: str, form: str, data_dir: Path, driver_memory: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", required=True, choices=sorted(race.SCALES))
+    parser.add_argument("--scale", required=True, choices=sorted(race_cases.SCALES))
     parser.add_argument("--forms", default=",".join([*FORMS, "rule"]), help="comma-separated forms")
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
-    parser.add_argument("--driver-memory", default=race.DEFAULT_DRIVER_MEMORY)
+    parser.add_argument("--driver-memory", default=race_cases.DEFAULT_DRIVER_MEMORY)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     forms = args.forms.split(",")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure(args.scale, forms[0], args.data_dir, args.driver_memory)))
         return 0
-    race.ensure_data(args.data_dir, args.scale, args.driver_memory)
+    race_data.ensure_data(args.data_dir, args.scale, args.driver_memory)
     for form in forms:
         command = [sys.executable, __file__, "--one", "--scale", args.scale, "--forms", form]
         command += ["--data-dir", str(args.data_dir), "--driver-memory", args.driver_memory]

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
-from benchmarks import race  # noqa: E402
+from benchmarks import harness, race_cases, race_data, race_measure  # noqa: E402
 
 _MIB = 1 << 20
 
@@ -44,20 +44,20 @@ def stage_line(stage: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", required=True, choices=sorted(race.SCALES))
-    parser.add_argument("--case", required=True, choices=[*race.PROJECT_CASES, *race.FLOOR_CASES])
-    parser.add_argument("--settings", default="defaults", choices=race.SETTINGS)
+    parser.add_argument("--scale", required=True, choices=sorted(race_cases.SCALES))
+    parser.add_argument("--case", required=True, choices=[*race_cases.PROJECT_CASES, *race_cases.FLOOR_CASES])
+    parser.add_argument("--settings", default="defaults", choices=race_cases.SETTINGS)
     parser.add_argument("--data-dir", type=Path, default=REPO / "data" / "bench")
-    parser.add_argument("--driver-memory", default=race.DEFAULT_DRIVER_MEMORY)
+    parser.add_argument("--driver-memory", default=race_cases.DEFAULT_DRIVER_MEMORY)
     parser.add_argument("--plan", action="store_true", help="print the final adaptive plan too")
     args = parser.parse_args(argv)
 
     from benchmarks.metrics import _api
 
-    race.ensure_data(args.data_dir, args.scale, args.driver_memory)
-    spark = race.project_session(args.settings, args.driver_memory, None, f"stages {args.case}")
-    raw = race.read_raw(spark, race.raw_dir(args.data_dir, args.scale))
-    frame = race.case_frame(args.case, raw, race.window_start(race.SCALES[args.scale], None))
+    race_data.ensure_data(args.data_dir, args.scale, args.driver_memory)
+    spark = race_measure.project_session(args.settings, args.driver_memory, None, f"stages {args.case}")
+    raw = race_data.read_raw(spark, harness.raw_dir(args.data_dir, args.scale))
+    frame = race_measure.case_frame(args.case, raw, race_cases.window_start(race_cases.SCALES[args.scale], None))
     started = time.perf_counter()
     frame.write.format("noop").mode("overwrite").save()
     seconds = time.perf_counter() - started

@@ -8,41 +8,41 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import race
+from benchmarks import race, race_cases, race_measure, race_report
 from benchmarks.harness import MIB
 from benchmarks.race import Case
 
 
 def test_the_race_data_is_the_issues_data() -> None:
-    data = race.RACE_DATA
+    data = race_cases.RACE_DATA
     assert (data.customers, data.window_days, data.history_days) == (100_000, 14, 380)
     assert data.actions_per_customer_year == 900.0
     assert data.action_mix == {"clicks": 88.0, "add_to_carts": 10.8, "orders": 1.2}
     assert (data.items, data.zipf_exponent, data.items_per_impression) == (200_000, 1.3, 10)
     assert (data.login_rate, data.login_activity_exponent, data.login_probability_cap) == (0.1, 1.0, 0.9)
     assert data.dirty_rate == 0.0 and data.late_event_rate == 0.0
-    assert race.SCALES["race-tiny"].customers <= 2_000
-    assert race.SCALES["race-100k-heavy"].heavy_customer_share > 0
-    assert race.SCALES["race-100k-heavy"].heavy_actions_per_year >= 10_000
-    assert race.SCALES["race-100k-2x-actions"].actions_per_customer_year == 2 * data.actions_per_customer_year
-    assert race.SCALES["race-100k-28-days"].window_days == 2 * data.window_days
+    assert race_cases.SCALES["race-tiny"].customers <= 2_000
+    assert race_cases.SCALES["race-100k-heavy"].heavy_customer_share > 0
+    assert race_cases.SCALES["race-100k-heavy"].heavy_actions_per_year >= 10_000
+    assert race_cases.SCALES["race-100k-2x-actions"].actions_per_customer_year == 2 * data.actions_per_customer_year
+    assert race_cases.SCALES["race-100k-28-days"].window_days == 2 * data.window_days
 
 
 def test_a_full_scale_runs_every_case_under_each_settings_floors_first_competitor_last() -> None:
-    cases = race.plan("race-tiny", ["defaults", "cli"])
-    assert len(cases) == 2 * len(race.CASES)
+    cases = race_cases.plan("race-tiny", ["defaults", "cli"])
+    assert len(cases) == 2 * len(race_cases.CASES)
     assert len({case.name for case in cases}) == len(cases)
     for profile in ("defaults", "cli"):
         kinds = [case.kind for case in cases if case.settings == profile]
-        assert set(kinds) == set(race.CASES)
-        assert kinds[:3] == list(race.FLOOR_CASES)
-        assert set(kinds[-2:]) == set(race.COMPETITOR_CASES)
+        assert set(kinds) == set(race_cases.CASES)
+        assert kinds[:3] == list(race_cases.FLOOR_CASES)
+        assert set(kinds[-2:]) == set(race_cases.COMPETITOR_CASES)
     assert cases[0].name == "race-tiny/defaults/floor-scan"
     assert [case.is_competitor for case in cases].count(True) == 4
 
 
 def test_growth_scales_run_only_what_their_ratio_needs() -> None:
-    days = race.plan("race-100k-28-days", ["cli"])
+    days = race_cases.plan("race-100k-28-days", ["cli"])
     assert [(case.kind, case.impression_days) for case in days] == [
         ("project-per-customer-day", 14),
         ("project-per-customer-day", 28),
@@ -50,7 +50,7 @@ def test_growth_scales_run_only_what_their_ratio_needs() -> None:
         ("project-per-impression", 28),
     ]
     assert days[0].name == "race-100k-28-days/cli/project-per-customer-day-14d"
-    actions = race.plan("race-100k-2x-actions", ["defaults"])
+    actions = race_cases.plan("race-100k-2x-actions", ["defaults"])
     assert {case.kind for case in actions} == {
         "floor-collect-sort",
         "project-per-customer-day",
@@ -59,33 +59,33 @@ def test_growth_scales_run_only_what_their_ratio_needs() -> None:
 
 
 def test_a_plan_can_be_narrowed_and_refuses_unknown_names() -> None:
-    cases = race.plan("race-10k", ["cli"], ["competitor", "project-per-customer-day"])
+    cases = race_cases.plan("race-10k", ["cli"], ["competitor", "project-per-customer-day"])
     assert [case.kind for case in cases] == ["project-per-customer-day", "competitor"]
     for bad in (("race-1m", ["cli"], None), ("race-10k", ["fast"], None), ("race-10k", ["cli"], ["project"])):
         with pytest.raises(ValueError):
-            race.plan(*bad)
+            race_cases.plan(*bad)
 
 
 def test_window_start_keeps_the_last_k_days() -> None:
-    config = race.SCALES["race-100k-28-days"]
-    assert race.window_start(config, None) is None
-    assert race.window_start(config, 28) == config.window_start.isoformat()
-    assert race.window_start(config, 14) == "2025-06-17"  # 2025-06-30 and the 13 days before it
+    config = race_cases.SCALES["race-100k-28-days"]
+    assert race_cases.window_start(config, None) is None
+    assert race_cases.window_start(config, 28) == config.window_start.isoformat()
+    assert race_cases.window_start(config, 14) == "2025-06-17"  # 2025-06-30 and the 13 days before it
 
 
 def test_settings_profiles() -> None:
-    defaults = race.spark_conf("defaults", "12g")
+    defaults = race_measure.spark_conf("defaults", "12g")
     assert defaults["spark.driver.memory"] == "12g"
     assert "spark.sql.shuffle.partitions" not in defaults and "spark.sql.adaptive.enabled" not in defaults
-    cli = race.spark_conf("cli", "8g")
-    assert cli["spark.sql.shuffle.partitions"] == str(race.cli_shuffle_partitions()) == "8"
+    cli = race_measure.spark_conf("cli", "8g")
+    assert cli["spark.sql.shuffle.partitions"] == str(race_measure.cli_shuffle_partitions()) == "8"
     assert cli["spark.sql.session.timeZone"] == "UTC" and cli["spark.sql.adaptive.enabled"] == "true"
     assert "spark.sql.extensions" not in cli  # the competitor's session has no Delta
-    assert race.spark_conf("cli", "8g", 32)["spark.sql.shuffle.partitions"] == "32"
+    assert race_measure.spark_conf("cli", "8g", 32)["spark.sql.shuffle.partitions"] == "32"
     for conf in (defaults, cli):
         assert conf["spark.ui.enabled"] == "true"  # the metrics read the status API
     with pytest.raises(ValueError):
-        race.spark_conf("fast", "8g")
+        race_measure.spark_conf("fast", "8g")
 
 
 def _args(tmp_path: Path) -> Namespace:
@@ -156,7 +156,7 @@ HAND_WRITTEN = {
 
 
 def test_the_ratio_table_divides_each_case_by_the_competitor_and_the_floor() -> None:
-    table = race.case_table(_records(HAND_WRITTEN), "race-100k", "cli")
+    table = race_report.case_table(_records(HAND_WRITTEN), "race-100k", "cli")
     rows = {line.split(" | ")[0].strip("| "): line for line in table[2:]}
     assert list(rows) == [
         "competitor",
@@ -170,7 +170,7 @@ def test_the_ratio_table_divides_each_case_by_the_competitor_and_the_floor() -> 
 
 
 def test_targets_and_growth_verdicts() -> None:
-    rows = {name: (value, verdict) for name, value, verdict in race.target_rows(_records(HAND_WRITTEN), "cli")}
+    rows = {name: (value, verdict) for name, value, verdict in race_report.target_rows(_records(HAND_WRITTEN), "cli")}
     by_start = {name.split(" (")[0]: row for name, row in rows.items()}
     assert by_start["per customer-day >= 3x faster than the competitor"] == (pytest.approx(3.0), "met")
     assert by_start["per customer-day <= 1.25x the collect-sort floor"] == (pytest.approx(1.25), "met")
@@ -180,7 +180,7 @@ def test_targets_and_growth_verdicts() -> None:
     assert actions == (pytest.approx(205 / 100), "met")
     days = next(row for name, row in rows.items() if name.startswith("2x impression days") and "customer-day" in name)
     assert days == (pytest.approx(1.4), "MISSED")
-    assert race.target_rows({}, "defaults")[0][1:] == (None, "not run")
+    assert race_report.target_rows({}, "defaults")[0][1:] == (None, "not run")
 
 
 def test_the_report_rewrites_only_its_own_section(tmp_path) -> None:
@@ -190,18 +190,18 @@ def test_the_report_rewrites_only_its_own_section(tmp_path) -> None:
     failed = race.make_record(Case("race-10k", "defaults", "competitor"), {"failed_exit_code": 1})
     lines = [*old.values(), *new.values(), failed]
     results.write_text("".join(json.dumps(record) + "\n" for record in lines))
-    assert race.load(results)["race-10k/cli/competitor"]["seconds"] == 40.0  # the newest line wins
+    assert race_report.load(results)["race-10k/cli/competitor"]["seconds"] == 40.0  # the newest line wins
 
     markdown = tmp_path / "benchmarks.md"
     markdown.write_text("# Benchmarks\n\n## Rerun it\n\nkept as written\n")
-    race.write_report(results, markdown)
+    race_report.write_report(results, markdown)
     first = markdown.read_text()
     assert first.startswith("# Benchmarks\n\n## Rerun it\n\nkept as written\n")
-    assert race.SECTION in first and race.START in first and race.END in first
+    assert race_report.SECTION in first and race_report.START in first and race_report.END in first
     assert "| project-per-customer-day | 100.0 | 0.33x | 0.25x | 1.25x |" in first
     assert "failed (exit 1)" in first
     markdown.write_text(first + "\n## After\n\nalso kept\n")
-    race.write_report(results, markdown)
+    race_report.write_report(results, markdown)
     second = markdown.read_text()
     assert second == first + "\n## After\n\nalso kept\n"  # same records, same section; the rest untouched
 

@@ -55,7 +55,7 @@ def _synthetic_config(args: argparse.Namespace):
     return SyntheticConfig(**{name: value for name, value in vars(args).items() if name in names and value is not None})
 
 
-def _add_spark_options(parser: argparse.ArgumentParser) -> None:
+def add_spark_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shuffle-partitions",
         type=knob("shuffle_partitions"),
@@ -118,7 +118,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="append one more day (the day after the newest impressions in --out) instead of writing a new data set",
     )
     _add_generate_options(generate_cmd)
-    _add_spark_options(generate_cmd)
+    add_spark_options(generate_cmd)
 
     build_cmd = commands.add_parser("build", help="build the training data from raw tables or paths")
     build_cmd.add_argument(
@@ -126,7 +126,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     )
     build_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
     _add_build_options(build_cmd)
-    _add_spark_options(build_cmd)
+    add_spark_options(build_cmd)
 
     advance_cmd = commands.add_parser(
         "advance",
@@ -146,7 +146,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="impression days gold keeps, ending the day after --day (default 14)",
     )
     _add_build_options(advance_cmd)
-    _add_spark_options(advance_cmd)
+    add_spark_options(advance_cmd)
 
     pipeline_cmd = commands.add_parser(
         "pipeline",
@@ -170,7 +170,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     )
     _add_generate_options(pipeline_cmd)
     _add_build_options(pipeline_cmd)
-    _add_spark_options(pipeline_cmd)
+    add_spark_options(pipeline_cmd)
 
     train_cmd = commands.add_parser(
         "train",
@@ -185,7 +185,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "--mlflow-dir", default="data/mlflow", help="local MLflow tracking and registry (SQLite) and artifacts"
     )
     add_train_options(train_cmd)
-    _add_spark_options(train_cmd)
+    add_spark_options(train_cmd)
 
     rerank_cmd = commands.add_parser(
         "rerank-vocabulary",
@@ -198,14 +198,14 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         help="the folder of the gold tables: a pipeline's warehouse or `carousel build`'s --out "
         "(default data/pipeline/warehouse)",
     )
-    _add_spark_options(rerank_cmd)
+    add_spark_options(rerank_cmd)
 
     run_cmd = commands.add_parser("run", help="generate raw data (unless --input has it) and build, in one go")
     run_cmd.add_argument("--input", default="data/raw", help="raw data directory; generated there when absent")
     run_cmd.add_argument("--out", default="data/gold", help="output directory (default data/gold)")
     _add_generate_options(run_cmd)
     _add_build_options(run_cmd)
-    _add_spark_options(run_cmd)
+    add_spark_options(run_cmd)
     return parser, dict(commands.choices)
 
 

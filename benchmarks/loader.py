@@ -147,6 +147,7 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
+# Long on purpose: one measured run, top to bottom: the warm-up, the timed epochs, the record.
 def run(
     table: str,
     batch_size: int,
@@ -253,6 +254,7 @@ def run(
     return results
 
 
+# Long on purpose: the argparse declarations of every subcommand, one after another.
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `python -m benchmarks.loader`."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.loader", description=__doc__.split("\n")[0])

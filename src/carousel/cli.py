@@ -104,6 +104,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
+# Long on purpose: the declarations of every command's options, one after another.
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The `carousel` parser, and the parser of each command by name."""
     parser = argparse.ArgumentParser(prog="carousel", description=__doc__)

@@ -188,6 +188,7 @@ def sample_customer_days(packed: DataFrame, fraction: float, seed: int) -> DataF
     return packed.where(bucket < F.lit(int(fraction * 1_000_000)))
 
 
+# Long on purpose: the split, the fit and the evaluation as one recipe; each step is a call.
 def train_baseline(packed: DataFrame, actions: DataFrame, config: BaselineConfig = BaselineConfig()) -> TrainedBaseline:
     """Fit the baseline on the earlier days of `training_examples_gold` and evaluate it on the last ones.
 

@@ -153,6 +153,7 @@ def _column_rows(dataset: Dataset, descriptions: Mapping[str, Mapping[str, str]]
     return rows
 
 
+# Long on purpose: the page's sections in the order the page shows them.
 def render_markdown(
     graph: PipelineGraph, descriptions: Mapping[str, Mapping[str, str]] = GOLD_COLUMN_DESCRIPTIONS
 ) -> str:

@@ -38,6 +38,7 @@ from carousel.storage import (
 log = logging.getLogger("carousel")
 
 
+# Long on purpose: the step's stages in the order they run, each a call, sharing the plan.
 def build_gold(
     spark: SparkSession, tables: GoldTables, window: Window = Window(), config: HistoryConfig = HistoryConfig()
 ) -> GoldReport:

@@ -102,6 +102,7 @@ class Plan:
     """Neither input has a version since the last step: the vocabulary has nothing to add."""
 
 
+# Long on purpose: one decision whose steps share the versions and days read at its start.
 def plan_step(spark: SparkSession, tables: GoldTables, window: Window, previous: Progress | None) -> Plan | None:
     """Which days to build and from what; None without impressions."""
     actions_version = table_version(spark, tables.actions_silver)

@@ -117,6 +117,7 @@ def _busy_fraction(profiler: torch.profiler.profile, wall_seconds: float) -> flo
     return kernel_us / 1e6 / wall_seconds if wall_seconds > 0 else float("nan")
 
 
+# Long on purpose: the reference training loop, read as a data scientist reads one.
 def train(
     loader: DayLoader,
     config: ModelConfig,

@@ -231,6 +231,7 @@ class LocalPipeline:
         self.write_spark_defaults(driver_memory, shuffle_partitions, kafka=kafka, jars=jars)
         return self.run_spec(cores)
 
+    # Long on purpose: it reads the run's output line by line as it comes; parts would pass that state around.
     def run_spec(self, cores: int = 2) -> dict[str, float]:
         """Run `spark-pipelines run` on the spec and the Spark settings written under `work_dir`; seconds per flow.
 

@@ -11,7 +11,7 @@ import os
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from carousel.actions import unify_actions
+from carousel.actions import raw_actions, unify_actions
 from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.examples import explode_impressions, impressions_in_window
@@ -33,34 +33,13 @@ def project_build(
     build(spark, sources, out, config, from_dt)
 
 
-def _projected_actions(raw: dict[str, DataFrame]) -> DataFrame:
-    """The action columns the project reads, renamed alike and unioned: no validation, no logic."""
-    return (
-        raw["clicks"]
-        .select("customer_id", "item_id", F.col("click_time").alias("occurred_at"), F.col("dt").alias("day"))
-        .unionByName(
-            raw["add_to_carts"].select(
-                "customer_id", F.col("config_id").alias("item_id"), "occurred_at", F.col("dt").alias("day")
-            )
-        )
-        .unionByName(
-            raw["orders"].select(
-                "customer_id",
-                F.col("config_id").alias("item_id"),
-                "occurred_at",
-                F.date_format("order_date", DAY_FORMAT).alias("day"),
-            )
-        )
-    )
-
-
 def io_floor(raw: dict[str, DataFrame], out: str, shuffle_partitions: int) -> None:
     """Read the raw inputs, shuffle the actions once by customer and write them, and copy the impressions.
 
     The least any exact build must do: every action has to reach its customer's task, and the
     output (the year of actions per customer, about the size of the gold histories) has to be written.
     """
-    actions = _projected_actions(raw).repartition(shuffle_partitions, "customer_id")
+    actions = raw_actions(raw).repartition(shuffle_partitions, "customer_id")
     # The gold arrays hold an item id and a type code per action: write as much per shuffled action.
     payload = actions.select("item_id", F.lit(1).cast("tinyint").alias("action_type"))
     write_table(payload, os.path.join(out, "shuffled_actions"))

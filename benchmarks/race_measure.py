@@ -54,38 +54,12 @@ def spark_conf(settings: str, driver_memory: str, shuffle_partitions: int | None
 # One project or floor case, in its own process
 
 
-def _action_columns(raw: dict):
-    """The actions' columns of the three sources, renamed alike and unioned: no validation, no logic."""
-    from pyspark.sql import functions as F
-
-    def day(column: str):
-        return F.col(column).cast("date").alias("action_day")
-
-    def kind(code: int):
-        return F.lit(code).cast("tinyint").alias("action_type")
-
-    return (
-        raw["clicks"]
-        .select("customer_id", F.col("click_time").alias("occurred_at"), kind(1), "item_id", day("dt"))
-        .unionByName(
-            raw["add_to_carts"].select(
-                "customer_id", "occurred_at", kind(2), F.col("config_id").alias("item_id"), day("dt")
-            )
-        )
-        .unionByName(
-            raw["orders"].select(
-                "customer_id", "occurred_at", kind(3), F.col("config_id").alias("item_id"), day("order_date")
-            )
-        )
-    )
-
-
 def case_frame(kind: str, raw: dict, from_dt: str | None):
     """The DataFrame a project or floor case writes to the noop sink."""
     from pyspark.sql import functions as F
 
     import carousel
-    from carousel.actions import unify_actions
+    from carousel.actions import raw_actions, unify_actions
     from carousel.config import HistoryConfig
     from carousel.examples import impressions_in_window
     from carousel.history import build_histories, customer_days
@@ -100,7 +74,7 @@ def case_frame(kind: str, raw: dict, from_dt: str | None):
         from benchmarks.approaches import baseline_histories
 
         return baseline_histories(unify_actions(*actions), customer_days(impressions), HistoryConfig())
-    columns = _action_columns(raw)
+    columns = raw_actions(raw)
     if kind == "floor-scan":
         return columns
     if kind == "floor-shuffle":

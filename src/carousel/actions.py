@@ -13,48 +13,45 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from carousel.contract import ADD_TO_CART, CLICK, ORDER
+from carousel.contract import ACTION_SOURCES
 from carousel.quality import checked_day, keep_valid
+from carousel.reconciliation import union_all
 
 
-def _action_type(code: int) -> Column:
-    return F.lit(code).cast("tinyint").alias("action_type")
-
-
-def _day_of_partition(dt: str) -> Column:
-    return checked_day(dt).alias("action_day")
+def _as_actions(frame: DataFrame, source: str, action_day: Column) -> DataFrame:
+    """`frame`'s rows as actions of `source` (`contract.ACTION_SOURCES`), with `action_day` as their day."""
+    fields = ACTION_SOURCES[source]
+    return frame.select(
+        "customer_id",
+        F.col(fields.item_id).alias("item_id"),
+        F.lit(fields.action_type).cast("tinyint").alias("action_type"),
+        F.col(fields.occurred_at).alias("occurred_at"),
+        action_day.alias("action_day"),
+    )
 
 
 def clicks_to_actions(clicks: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 1 per valid raw click row."""
-    return keep_valid(clicks, "clicks", schema).select(
-        "customer_id",
-        "item_id",
-        _action_type(CLICK),
-        F.col("click_time").alias("occurred_at"),
-        _day_of_partition("dt"),
-    )
+    return _as_actions(keep_valid(clicks, "clicks", schema), "clicks", checked_day("dt"))
 
 
 def add_to_carts_to_actions(add_to_carts: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 2 per valid raw add-to-cart row (the item is its config_id)."""
-    return keep_valid(add_to_carts, "add_to_carts", schema).select(
-        "customer_id",
-        F.col("config_id").alias("item_id"),
-        _action_type(ADD_TO_CART),
-        "occurred_at",
-        _day_of_partition("dt"),
-    )
+    return _as_actions(keep_valid(add_to_carts, "add_to_carts", schema), "add_to_carts", checked_day("dt"))
 
 
 def orders_to_actions(orders: DataFrame, schema: T.StructType | None = None) -> DataFrame:
     """Return one action of type 3 per valid raw order row (the item is its config_id)."""
-    return keep_valid(orders, "orders", schema).select(
-        "customer_id",
-        F.col("config_id").alias("item_id"),
-        _action_type(ORDER),
-        "occurred_at",
-        F.col("order_date").alias("action_day"),
+    return _as_actions(keep_valid(orders, "orders", schema), "orders", F.col("order_date"))
+
+
+def raw_actions(raw: Mapping[str, DataFrame]) -> DataFrame:
+    """Return every raw click, add-to-cart and order row as an action, no rule applied (the benchmarks' floors).
+
+    The day is the source's day column cast to a date; nothing is checked or left out.
+    """
+    return union_all(
+        _as_actions(raw[source], source, F.col(fields.day).cast("date")) for source, fields in ACTION_SOURCES.items()
     )
 
 

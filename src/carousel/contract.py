@@ -16,6 +16,24 @@ CLICK = 1
 ADD_TO_CART = 2
 ORDER = 3
 
+
+@dataclass(frozen=True)
+class ActionSource:
+    """Where a raw source keeps an action's fields: when it happened, the item, its day, and its type code."""
+
+    occurred_at: str
+    item_id: str
+    day: str
+    action_type: int
+
+
+ACTION_SOURCES: dict[str, ActionSource] = {
+    "clicks": ActionSource("click_time", "item_id", "dt", CLICK),
+    "add_to_carts": ActionSource("occurred_at", "config_id", "dt", ADD_TO_CART),
+    "orders": ActionSource("occurred_at", "config_id", "order_date", ORDER),
+}
+"""Raw source -> its action fields: the one mapping from sources to actions (silver, the benchmarks' floors)."""
+
 PADDING_INDEX = 0
 UNKNOWN_INDEX = 1
 FIRST_ITEM_INDEX = 2

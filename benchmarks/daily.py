@@ -7,7 +7,7 @@
 
 `run` generates the demo data (a year of actions, 14 impression days) afresh under --data-dir,
 runs the local pipeline once (streaming bronze, quarantine and silver, then the gold step), and
-then --days times lands one more day (`carousel.batch.generate_next_day`) and runs the next
+then --days times lands one more day (`carousel.local.demo_data.generate_next_day`) and runs the next
 update. Every update appends one JSON line to --results: wall seconds (the `spark-pipelines`
 start included), seconds per flow and per stage of the gold step, the gold step's way and days, and
 the rows each source took in. `idle` runs one more update over what `run` left, with nothing new
@@ -54,8 +54,8 @@ _APPENDED = re.compile(r"appended \d{4}-\d\d-\d\d: .*")
 
 
 def run(args: argparse.Namespace) -> None:
-    from carousel.batch import generate, generate_next_day
     from carousel.config import HistoryConfig
+    from carousel.local.demo_data import generate, generate_next_day
     from carousel.local.spark_pipelines import LocalPipeline
     from carousel.pipeline.settings import PipelineSettings
     from carousel.spark import local_spark

@@ -17,6 +17,7 @@ from benchmarks.harness import (
     raw_dir,
 )
 from benchmarks.race_cases import SCALES
+from carousel.schemas import RAW_DAY_COLUMN
 from carousel.synthetic import SyntheticConfig
 
 log = logging.getLogger("race")
@@ -25,7 +26,6 @@ log = logging.getLogger("race")
 # ---------------------------------------------------------------------------------------------
 # Data
 
-RAW_DAY_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
 ROWS_PER_FILE = 2_000_000
 
 

@@ -11,11 +11,12 @@ from pyspark.sql import functions as F
 from reference import reference_examples
 
 from carousel import build_training_examples
-from carousel.batch import advance, build, generate
+from carousel.batch import advance, build
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_ACTION_STATE, CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
 from carousel.engine import DAILY
 from carousel.gold import unpack_training_examples
+from carousel.local.demo_data import generate
 from carousel.quality import keep_valid
 from carousel.schemas import RAW_SCHEMAS
 from carousel.storage import RAW_SOURCES, read_source

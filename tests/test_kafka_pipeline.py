@@ -22,10 +22,10 @@ from pyspark.sql import functions as F
 from test_pipeline import HISTORY, NEXT_DAY, SECOND_WINDOW, TINY, WINDOW_DAYS
 
 from carousel import build_training_examples
-from carousel.batch import generate, generate_next_day
 from carousel.contract import KAFKA_LINEAGE_COLUMNS, KAFKA_SOURCES
 from carousel.gold import unpack_training_examples
 from carousel.kafka_source import read_messages
+from carousel.local.demo_data import generate, generate_next_day
 from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
 from carousel.local.runner import read_published, run_recorded
 from carousel.local.spark_pipelines import LocalPipeline

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from carousel.batch import build, generate
+from carousel.batch import build
 from carousel.config import HistoryConfig
+from carousel.local.demo_data import generate
 from carousel.storage import RAW_SOURCES
 from carousel.synthetic import SyntheticConfig
 

@@ -19,10 +19,11 @@ from pyspark.sql import functions as F
 
 from carousel import build_training_examples
 from carousel.actions import unify_actions
-from carousel.batch import advance, build, generate, generate_next_day
+from carousel.batch import advance, build
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_ACTION_STATE, GOLD_PROGRESS
 from carousel.gold import unpack_training_examples
+from carousel.local.demo_data import generate, generate_next_day
 from carousel.local.runner import (
     GOLD_STEP,
     VERSIONED_TABLES,

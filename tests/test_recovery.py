@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from carousel.batch import build, generate
+from carousel.batch import build
 from carousel.config import HistoryConfig
 from carousel.contract import CUSTOMER_HISTORIES_GOLD, TRAINING_EXAMPLES_GOLD
+from carousel.local.demo_data import generate
 from carousel.storage import RAW_SOURCES
 from carousel.synthetic import SyntheticConfig
 

@@ -359,18 +359,19 @@ def test_login_activity_exponent_one_makes_logins_proportional_to_activity(spark
 
 
 def test_next_day_needs_impressions_to_follow(spark, tmp_path):
-    from carousel.batch import NoDataYetError, generate_next_day
+    from carousel.local.demo_data import NoDataYetError, generate_next_day
 
     with pytest.raises(NoDataYetError, match="run `carousel generate` first"):
         generate_next_day(spark, str(tmp_path), SyntheticConfig(customers=10))
 
 
 def test_next_day_appends_exactly_the_day_after_the_newest_impressions(spark, tmp_path):
-    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+    from carousel.local.demo_data import generate_next_day
+    from carousel.schemas import RAW_DAY_COLUMN
 
     config = SyntheticConfig(customers=40, window_days=2, history_days=3, window_end="2025-06-30", dirty_rate=0.0)
     for source, frame in generate_raw(spark, config).items():
-        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(tmp_path / source))
+        frame.write.format("delta").partitionBy(RAW_DAY_COLUMN[source]).save(str(tmp_path / source))
     before = {source: spark.read.format("delta").load(str(tmp_path / source)).count() for source in RAW_SCHEMAS}
     day, appended = generate_next_day(spark, str(tmp_path), config)
     assert day == "2025-07-01"
@@ -402,12 +403,13 @@ def _day_rows(spark, folder, source: str, day: str) -> list[tuple]:
 
 
 def test_each_next_day_is_a_draw_of_its_own_and_the_same_day_draws_the_same_rows(spark, tmp_path):
-    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+    from carousel.local.demo_data import generate_next_day
+    from carousel.schemas import RAW_DAY_COLUMN
 
     config = SyntheticConfig(customers=60, window_days=1, history_days=2, window_end="2025-06-30", dirty_rate=0.0)
     for folder in (tmp_path / "a", tmp_path / "b"):
         for source, frame in generate_raw(spark, config).items():
-            frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(folder / source))
+            frame.write.format("delta").partitionBy(RAW_DAY_COLUMN[source]).save(str(folder / source))
     first, _ = generate_next_day(spark, str(tmp_path / "a"), config)
     second, _ = generate_next_day(spark, str(tmp_path / "a"), config)
     again, _ = generate_next_day(spark, str(tmp_path / "b"), config)
@@ -433,11 +435,12 @@ def test_a_draw_keeps_the_customers_traits_and_changes_their_rows(spark, small_r
 
 
 def test_next_day_follows_the_newest_day_with_a_valid_impression(spark, tmp_path):
-    from carousel.batch import RAW_PARTITION_COLUMN, generate_next_day
+    from carousel.local.demo_data import generate_next_day
+    from carousel.schemas import RAW_DAY_COLUMN
 
     config = SyntheticConfig(customers=20, window_days=1, history_days=1, window_end="2025-06-30", dirty_rate=0.0)
     for source, frame in generate_raw(spark, config).items():
-        frame.write.format("delta").partitionBy(RAW_PARTITION_COLUMN[source]).save(str(tmp_path / source))
+        frame.write.format("delta").partitionBy(RAW_DAY_COLUMN[source]).save(str(tmp_path / source))
     impressions = spark.read.format("delta").load(str(tmp_path / "impressions"))
     # A newer partition holding only a broken row (no customer) does not count as a landed day.
     broken = impressions.limit(1).select(

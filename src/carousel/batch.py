@@ -1,4 +1,4 @@
-"""The batch runs behind the command line: generate raw data, build the gold tables, advance them a day.
+"""The batch path behind `carousel build` and `carousel advance`: raw rows to bronze, silver and the gold engine.
 
 Every path writes the pipeline's own gold layout (`carousel.contract`): `customer_histories_gold`
 and the packed `training_examples_gold`, partitioned by `dt`, so the loader and the baseline read
@@ -7,12 +7,9 @@ the output of `carousel build`, `carousel advance` and the declarative pipeline 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
-import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
@@ -22,12 +19,11 @@ from carousel import contract
 from carousel.actions import unify_actions
 from carousel.config import DEFAULT_WINDOW_DAYS, HistoryConfig, parse_day
 from carousel.engine import GoldTables, Window, build_gold
-from carousel.errors import CarouselError
 from carousel.progress import stage
 from carousel.quality import keep_valid, quarantine_rows
 from carousel.reconciliation import SourceCounts, check_reconciled
 from carousel.run_metrics import RunRecord, recorded_run
-from carousel.schemas import conformed_columns
+from carousel.schemas import RAW_DAY_COLUMN, conformed_columns
 from carousel.storage import (
     CHANGE_FEED,
     RAW_SOURCES,
@@ -37,95 +33,9 @@ from carousel.storage import (
 )
 
 if TYPE_CHECKING:
-    from carousel.baseline.model import BaselineConfig
-    from carousel.baseline.run import MlflowTarget, RegisteredBaseline
-    from carousel.local.spark_pipelines import LocalPipeline
-    from carousel.pipeline.settings import PipelineSettings
+    pass
 
 log = logging.getLogger("carousel")
-
-RAW_PARTITION_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
-
-
-def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
-    """Write synthetic raw sources as Delta tables under `out`; return rows written per source."""
-    from carousel.synthetic import generate_raw
-
-    written = {}
-    for source, frame in generate_raw(spark, config).items():
-        path = os.path.join(out, source)
-        with stage(f"generate {source}", spark=spark) as facts:
-            write_table(frame, path, partition_by=RAW_PARTITION_COLUMN[source])
-            written[source] = facts["rows"] = read_table(spark, path).count()
-    return written
-
-
-class NoDataYetError(CarouselError, FileNotFoundError):
-    """`generate --next-day` found no raw impressions to follow; the message names the folder."""
-
-
-def newest_impression_day(spark: SparkSession, impressions: str) -> str | None:
-    """The newest `dt` among the valid rows of the raw impressions at `impressions`, or None when it has none."""
-    valid = keep_valid(read_source(spark, impressions, "impressions"), "impressions")
-    return valid.agg(F.max("dt").alias("newest")).first()["newest"]
-
-
-def _newest_landed_day(spark: SparkSession, impressions: str) -> str | None:
-    """`newest_impression_day` of generated impressions, reading only their newest day partitions, not the history.
-
-    `carousel generate` partitions the impressions by `dt` (`dt=yyyy-MM-dd` folders): the days are
-    tried newest first, each partition read alone, until one holds a valid row. Without such
-    folders every row is read.
-    """
-    days = sorted((name[3:] for name in os.listdir(impressions) if _DAY_FOLDER.match(name)), reverse=True)
-    if not days:
-        return newest_impression_day(spark, impressions)
-    raw = read_source(spark, impressions, "impressions")
-    for day in days:
-        if not keep_valid(raw.where(F.col("dt") == day), "impressions").isEmpty():
-            return day
-    return None
-
-
-_DAY_FOLDER = re.compile(r"^dt=\d{4}-\d\d-\d\d$")
-
-
-def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[str, int]]:
-    """Append one more day of synthetic raw data to the Delta tables under `out`: the day after the newest impressions.
-
-    The day is generated as a one-day period of `config` (its customers, rates and seed), so a
-    dirty rate gives that day its dirty rows, and its late events land in the following partition.
-    Each day is a draw of its own (`SyntheticConfig.draw` is the day's ordinal): two days differ,
-    and the same day from the same seed gives the same rows.
-
-    Returns:
-        The new day ('yyyy-MM-dd') and the rows appended per source.
-
-    Raises:
-        NoDataYetError: `out` holds no raw impressions with a valid day.
-    """
-    from carousel.synthetic import generate_raw
-
-    impressions = os.path.join(out, "impressions")
-    newest = _newest_landed_day(spark, impressions) if os.path.isdir(impressions) else None
-    if newest is None:
-        raise NoDataYetError(f"no raw impressions with a valid day under {out}: run `carousel generate` first")
-    day = (parse_day(newest) + dt.timedelta(days=1)).isoformat()
-    one_day = dataclasses.replace(
-        config, window_end=day, window_days=1, history_days=0, draw=dt.date.fromisoformat(day).toordinal()
-    )
-    appended = {}
-    for source, frame in generate_raw(spark, one_day).items():
-        path = os.path.join(out, source)
-        with stage(f"generate {source} of {day}", spark=spark) as facts:
-            before = read_table(spark, path).count()
-            frame.write.format("delta").mode("append").partitionBy(RAW_PARTITION_COLUMN[source]).save(path)
-            appended[source] = facts["rows"] = read_table(spark, path).count() - before
-    return day, appended
-
-
-RAW_DAY_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
-"""The day column of each raw source: what `carousel advance` selects a day's rows by."""
 
 
 def _ingest(
@@ -255,92 +165,3 @@ def advance(
         record.seconds.update(report.seconds)
         record.rows_written.update(report.rows_written)
     return dict(record.rows_written)
-
-
-def run_local_pipeline(
-    spark: SparkSession,
-    settings: PipelineSettings,
-    work_dir: str,
-    driver_memory: str,
-    shuffle_partitions: int,
-    kafka: bool = False,
-    force: bool = False,
-) -> list[str]:
-    """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary.
-
-    With `kafka`, a local Kafka broker runs for the while: the landed clicks and add-to-carts not
-    produced to it yet are produced to their topics, and the pipeline reads those two from there.
-    An update with nothing new runs neither `spark-pipelines` nor the gold step, unless `force`
-    (see `carousel.local.runner.run_recorded`).
-    """
-    from carousel.local.spark_pipelines import LocalPipeline
-
-    pipeline = LocalPipeline(Path(work_dir))
-    if not kafka:
-        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
-    from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
-
-    with LocalKafkaBroker(pipeline.kafka_dir) as broker:
-        settings = dataclasses.replace(settings, kafka=broker.settings())
-        with stage("producing the new clicks and add-to-carts to Kafka"):
-            produce_landed(spark, settings, pipeline)
-        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
-
-
-def _run_recorded(
-    spark: SparkSession,
-    pipeline: LocalPipeline,
-    settings: PipelineSettings,
-    driver_memory: str,
-    shuffle_partitions: int,
-    force: bool,
-) -> list[str]:
-    from carousel.local.runner import run_recorded
-
-    with stage("spark-pipelines run"):
-        summary = run_recorded(
-            spark,
-            pipeline,
-            settings,
-            cores=os.cpu_count() or 2,
-            driver_memory=driver_memory,
-            shuffle_partitions=shuffle_partitions,
-            force=force,
-        )
-    log.info("run metrics: %s", pipeline.run_metrics)
-    return summary.lines()
-
-
-def train_locally(
-    spark: SparkSession,
-    config: BaselineConfig,
-    target: MlflowTarget,
-    report_dir: str,
-    pipeline_dir: str,
-    examples: str | None = None,
-    actions: str | None = None,
-) -> RegisteredBaseline:
-    """Train and register the baseline on local gold tables: the pipeline's under `pipeline_dir`, unless named.
-
-    Args:
-        config: the baseline's settings.
-        target: the MLflow tracking and registry.
-        report_dir: where the evaluation report goes.
-        pipeline_dir: the work directory of `carousel pipeline`.
-        examples, actions: `training_examples_gold` and `actions_silver` instead (names or paths), both or neither.
-
-    Returns:
-        The registered model, its version and report.
-    """
-    from carousel.baseline.run import train_and_register
-    from carousel.local.runner import read_published
-    from carousel.local.spark_pipelines import LocalPipeline
-
-    if examples and actions:
-        packed, actions_frame = read_source(spark, examples, "examples"), read_source(spark, actions, "actions")
-    else:
-        pipeline = LocalPipeline(Path(pipeline_dir))
-        packed = read_published(spark, pipeline, contract.TRAINING_EXAMPLES_GOLD.name)
-        actions_frame = read_published(spark, pipeline, contract.ACTIONS_SILVER.name)
-    with stage("train baseline"):
-        return train_and_register(packed, actions_frame, config, target, report_dir)

@@ -251,6 +251,7 @@ def _history(args: argparse.Namespace) -> HistoryConfig:
 
 def _run(args: argparse.Namespace) -> int:
     from carousel import batch
+    from carousel.local import demo_data
 
     started = time.perf_counter()
     if args.command in ("build", "advance"):
@@ -266,10 +267,10 @@ def _run(args: argparse.Namespace) -> int:
     ):
         target = args.out if args.command == "generate" else args.input
         if getattr(args, "next_day", False):
-            day, appended = batch.generate_next_day(spark, target, _synthetic_config(args))
+            day, appended = demo_data.generate_next_day(spark, target, _synthetic_config(args))
             log.info("appended %s: %s", day, ", ".join(f"{rows:,} {source}" for source, rows in appended.items()))
         else:
-            batch.generate(spark, target, _synthetic_config(args))
+            demo_data.generate(spark, target, _synthetic_config(args))
     if args.command in ("build", "run"):
         written = batch.build(spark, _sources(args), args.out, _history(args), args.from_dt, args.to_dt)
         for table, rows in written.items():
@@ -295,7 +296,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
-    from carousel.batch import run_local_pipeline
+    from carousel.local.runner import run_local_pipeline
     from carousel.pipeline.settings import PipelineSettings
 
     settings = PipelineSettings(
@@ -314,7 +315,7 @@ def _pipeline(spark: SparkSession, args: argparse.Namespace) -> None:
 
 def _train(spark: SparkSession, args: argparse.Namespace) -> None:
     from carousel.baseline.run import MlflowTarget, baseline_config
-    from carousel.batch import train_locally
+    from carousel.local.training import train_locally
 
     target = MlflowTarget.local(args.mlflow_dir, args.experiment, args.model_name)
     registered = train_locally(

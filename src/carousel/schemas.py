@@ -54,6 +54,9 @@ RAW_SCHEMAS: dict[str, T.StructType] = {
     ),
 }
 
+RAW_DAY_COLUMN = {"impressions": "dt", "clicks": "dt", "add_to_carts": "dt", "orders": "order_date"}
+"""The day column of each raw source: what landed data is partitioned by and a day's rows are selected by."""
+
 DAY_FORMAT = "yyyy-MM-dd"
 
 _INTEGRAL_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)

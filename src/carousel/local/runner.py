@@ -7,11 +7,14 @@ new since the last succeeded run is recorded without running either (`unchanged_
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import logging
+import os
 import time
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -21,6 +24,7 @@ from carousel.errors import CarouselError
 from carousel.local.spark_pipelines import LocalPipeline, pipeline_configuration, resolved_jars
 from carousel.local.summary import STORED_TABLES, SUMMARY, RunSummary, per_table, summarize
 from carousel.pipeline.settings import PipelineSettings
+from carousel.progress import stage
 from carousel.reconciliation import SourceCounts, check_reconciled
 from carousel.run_metrics import (
     PUBLISHED_VERSION,
@@ -212,3 +216,53 @@ def read_published(spark: SparkSession, pipeline: LocalPipeline, table: str) -> 
     if version is None:
         raise NothingPublishedError(f"no succeeded run of the pipeline in {pipeline.work_dir} has published '{table}'")
     return read_table(spark, str(pipeline.table_path(table)), version)
+
+
+def run_local_pipeline(
+    spark: SparkSession,
+    settings: PipelineSettings,
+    work_dir: str,
+    driver_memory: str,
+    shuffle_partitions: int,
+    kafka: bool = False,
+    force: bool = False,
+) -> list[str]:
+    """Run the declarative pipeline under `work_dir` with `settings`; return the lines of its summary.
+
+    With `kafka`, a local Kafka broker runs for the while: the landed clicks and add-to-carts not
+    produced to it yet are produced to their topics, and the pipeline reads those two from there.
+    An update with nothing new runs neither `spark-pipelines` nor the gold step, unless `force`
+    (see `run_recorded`).
+    """
+    pipeline = LocalPipeline(Path(work_dir))
+    if not kafka:
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
+    from carousel.local.kafka_broker import LocalKafkaBroker, produce_landed
+
+    with LocalKafkaBroker(pipeline.kafka_dir) as broker:
+        settings = dataclasses.replace(settings, kafka=broker.settings())
+        with stage("producing the new clicks and add-to-carts to Kafka"):
+            produce_landed(spark, settings, pipeline)
+        return _run_recorded(spark, pipeline, settings, driver_memory, shuffle_partitions, force)
+
+
+def _run_recorded(
+    spark: SparkSession,
+    pipeline: LocalPipeline,
+    settings: PipelineSettings,
+    driver_memory: str,
+    shuffle_partitions: int,
+    force: bool,
+) -> list[str]:
+    with stage("spark-pipelines run"):
+        summary = run_recorded(
+            spark,
+            pipeline,
+            settings,
+            cores=os.cpu_count() or 2,
+            driver_memory=driver_memory,
+            shuffle_partitions=shuffle_partitions,
+            force=force,
+        )
+    log.info("run metrics: %s", pipeline.run_metrics)
+    return summary.lines()

@@ -107,7 +107,7 @@ class SyntheticConfig:
         seed: same seed and config, same rows.
         draw: which draw of the seed the rows are (0: the seed's own). Another value draws other
             rows of the same customers: their activity, heaviness and favorites come from `seed`
-            alone and stay. `carousel.batch.generate_next_day` passes the day's ordinal, so each
+            alone and stay. `carousel.local.demo_data.generate_next_day` passes the day's ordinal, so each
             landed day gets rows of its own, and the same day from the same seed the same rows.
         mix_clicks, mix_add_to_carts, mix_orders: relative volumes of the three action sources
             (three numbers rather than one tuple, so the config survives a JSON round trip).

@@ -115,8 +115,12 @@ def qualified_name(catalog: str | None, schema: str | None, table: str) -> str:
 
 
 def table_ref(location: str) -> str:
-    """How SQL names the table: delta.`path` for a path, the name itself for a catalog table."""
-    return f"delta.`{location}`" if is_path(location) else location
+    """How SQL names the table: delta.`path` for a path (a local one made absolute), else the catalog name.
+
+    Delta resolves `delta.`path`` only for an absolute path: a relative one is looked up as a table
+    named `delta`.`path` (seen from a pool thread, where `DESCRIBE HISTORY` of `data/pipeline/...` failed).
+    """
+    return f"delta.`{absolute_if_local(location)}`" if is_path(location) else location
 
 
 def table_exists(spark: SparkSession, location: str) -> bool:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from benchmarks.harness import window_start as _days_from
 from carousel.synthetic import SyntheticConfig
-
-log = logging.getLogger("race")
-
 
 # ---------------------------------------------------------------------------------------------
 # The data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,9 +16,6 @@ from benchmarks.race_cases import Case
 from benchmarks.race_competitor import competitor_env, competitor_request, ensure_competitor_venv
 from benchmarks.race_data import ensure_data, read_raw
 from benchmarks.race_measure import project_session
-
-log = logging.getLogger("race")
-
 
 # ---------------------------------------------------------------------------------------------
 # Do the outputs agree?

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import subprocess
 from pathlib import Path
@@ -15,9 +14,6 @@ from benchmarks.harness import (
 from benchmarks.race_cases import COMPETITOR_CASES, SCALES, Case, window_start
 from benchmarks.race_data import raw_schemas_json
 from benchmarks.race_measure import spark_conf
-
-log = logging.getLogger("race")
-
 
 # ---------------------------------------------------------------------------------------------
 # The competitor's process

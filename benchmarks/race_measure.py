@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from benchmarks.harness import (
@@ -11,9 +10,6 @@ from benchmarks.harness import (
 )
 from benchmarks.race_cases import SCALES, SETTINGS, Case, window_start
 from benchmarks.race_data import read_raw
-
-log = logging.getLogger("race")
-
 
 # ---------------------------------------------------------------------------------------------
 # Settings

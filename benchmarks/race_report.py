@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +25,6 @@ from benchmarks.race_cases import (
     Case,
     scale_cases,
 )
-
-log = logging.getLogger("race")
-
 
 # ---------------------------------------------------------------------------------------------
 # Reporting

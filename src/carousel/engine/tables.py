@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,22 +13,13 @@ from pyspark.sql import SparkSession
 from carousel import contract
 from carousel.config import DEFAULT_WINDOW_DAYS, check_knob, parse_day
 from carousel.progress import stage
-from carousel.storage import (
-    qualified_name,
-)
-
-log = logging.getLogger("carousel")
+from carousel.storage import qualified_name
 
 DAILY, FULL, NOTHING = "one day from the state", "one pass over silver", "nothing to build"
-
-
 GOLD_STEP = "gold_step"
 """The subject of the step's own seconds, and the prefix of its stages' (`gold_step.plan`, `gold_step.state`, ...)."""
 
-
 STATE_COLUMNS = contract.CUSTOMER_ACTION_STATE.column_names
-
-
 PROGRESS_COLUMNS = contract.GOLD_PROGRESS.column_names
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import os
 import re
 
@@ -17,8 +16,6 @@ from carousel.progress import stage
 from carousel.quality import keep_valid
 from carousel.schemas import RAW_DAY_COLUMN
 from carousel.storage import read_source, read_table, write_table
-
-log = logging.getLogger("carousel")
 
 
 def generate(spark: SparkSession, out: str, config) -> dict[str, int]:

@@ -113,3 +113,29 @@ def test_the_connect_requirements_resolve_with_databricks_connect_in_place_of_py
     }
     assert (resolved["databricks-connect"], resolved["databricks-sdk"]) == ("17.3.15", "0.162.0")
     assert "pyspark" not in resolved  # databricks-connect carries its own: it could never share .venv
+
+
+def _session_with_jars(jars: list[str]) -> types.SimpleNamespace:
+    conf = {"spark.jars": ",".join(f"file://{jar}" for jar in jars)}
+    return types.SimpleNamespace(conf=types.SimpleNamespace(get=lambda key, default=None: conf.get(key, default)))
+
+
+def test_the_jars_ivy_resolved_are_remembered_and_handed_to_the_next_session(tmp_path, monkeypatch):
+    import carousel.spark as spark_module
+
+    monkeypatch.setattr(spark_module, "_jar_list", lambda packages: tmp_path / "lists" / f"{len(packages)}.txt")
+    packages = "io.delta:delta-spark_4.2_2.13:4.4.0,org.example:extra:1.0"
+    jars = [tmp_path / "io.delta_delta-spark_4.2_2.13-4.4.0.jar", tmp_path / "org.example_extra-1.0.jar"]
+    for jar in jars:
+        jar.write_bytes(b"")
+    assert spark_module.known_jars(packages) is None  # nothing resolved yet: Ivy resolves
+
+    # A session that lacks one of the packages teaches nothing.
+    spark_module.remember_jars(_session_with_jars([str(jars[0])]), packages)
+    assert spark_module.known_jars(packages) is None
+
+    spark_module.remember_jars(_session_with_jars([str(jar) for jar in jars]), packages)
+    assert spark_module.known_jars(packages) == [str(jar) for jar in jars]
+
+    jars[1].unlink()  # Ivy's cache cleaned: back to resolving
+    assert spark_module.known_jars(packages) is None

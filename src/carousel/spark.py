@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import sys
@@ -85,12 +86,67 @@ def local_spark(
     if driver_memory:
         conf["spark.driver.memory"] = driver_memory
     conf.update(extra_conf or {})
+    packages = spark_packages(kafka=kafka)
+    known = known_jars(packages)
+    if known:
+        conf["spark.jars"] = ",".join(known)
     for key, value in conf.items():
         builder = builder.config(key, value)
     with child_output_to(log_file):
-        spark = configure_spark_with_delta_pip(builder, extra_packages=[kafka_package()] if kafka else []).getOrCreate()
+        if not known:
+            builder = configure_spark_with_delta_pip(builder, extra_packages=[kafka_package()] if kafka else [])
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if not known:
+        remember_jars(spark, packages)
     return spark
+
+
+def jar_files(spark: SparkSession) -> list[str]:
+    """The local jar files the session's JVM loaded through `spark.jars` (Ivy's resolved packages among them)."""
+    return [jar.removeprefix("file://") for jar in (spark.conf.get("spark.jars", None) or "").split(",") if jar]
+
+
+def holds_packages(jars: list[str], packages: str) -> bool:
+    """Whether `jars` are files on this machine and include the jar of each Maven coordinate in `packages`."""
+    if not jars or not all(os.path.isfile(jar) for jar in jars):
+        return False
+    names = {os.path.basename(jar) for jar in jars}
+    # Ivy names a resolved jar `group_artifact-version.jar`.
+    return all("{}_{}-{}.jar".format(*coordinate.split(":")) in names for coordinate in packages.split(","))
+
+
+def _jar_list(packages: str) -> Path:
+    digest = hashlib.sha256(packages.encode()).hexdigest()[:12]
+    return Path(sys.prefix) / "share" / "carousel" / f"spark-jars-{digest}.txt"
+
+
+def known_jars(packages: str) -> list[str] | None:
+    """The jar files an earlier session resolved for `packages` (`remember_jars`), when they are all still there.
+
+    Handing them to a new session as `spark.jars` spares its start Ivy's resolution (seconds, even
+    from Ivy's cache). None when no session of this environment resolved them yet, or a file is gone.
+    """
+    try:
+        jars = _jar_list(packages).read_text().split()
+    except OSError:
+        return None
+    return jars if holds_packages(jars, packages) else None
+
+
+def remember_jars(spark: SparkSession, packages: str) -> None:
+    """Note the jar files Ivy resolved for `packages` in this session, for `known_jars`; nothing when it cannot."""
+    jars = jar_files(spark)
+    if not holds_packages(jars, packages):
+        return
+    target = _jar_list(packages)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text("\n".join(jars) + "\n")
+        staged.replace(target)  # atomic: a session starting beside this one reads the old list or the new
+    except OSError:
+        pass  # a read-only environment resolves with Ivy every time, as before
 
 
 @contextmanager

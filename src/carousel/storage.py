@@ -210,6 +210,12 @@ def table_version(spark: SparkSession, location: str) -> int:
     return spark.sql(f"DESCRIBE HISTORY {table_ref(location)} LIMIT 1").first()["version"]
 
 
+def rows_written_by_last_commit(spark: SparkSession, location: str) -> int:
+    """The rows the newest commit of the Delta table at `location` wrote: its `numOutputRows`, no scan of the table."""
+    metrics = spark.sql(f"DESCRIBE HISTORY {table_ref(location)} LIMIT 1").first()["operationMetrics"]
+    return int(metrics["numOutputRows"])
+
+
 def restore_table(spark: SparkSession, location: str, version: int) -> None:
     """Bring the Delta table at `location` back to `version` (a new commit; the later ones stay in its history)."""
     spark.sql(f"RESTORE TABLE {table_ref(location)} TO VERSION AS OF {version}")

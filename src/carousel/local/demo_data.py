@@ -15,7 +15,7 @@ from carousel.errors import CarouselError
 from carousel.progress import stage
 from carousel.quality import keep_valid
 from carousel.schemas import RAW_DAY_COLUMN
-from carousel.storage import read_source, read_table, write_table
+from carousel.storage import read_source, read_table, rows_written_by_last_commit, write_table
 
 
 def generate(spark: SparkSession, out: str, config) -> dict[str, int]:
@@ -89,7 +89,7 @@ def generate_next_day(spark: SparkSession, out: str, config) -> tuple[str, dict[
     for source, frame in generate_raw(spark, one_day).items():
         path = os.path.join(out, source)
         with stage(f"generate {source} of {day}", spark=spark) as facts:
-            before = read_table(spark, path).count()
-            frame.write.format("delta").mode("append").partitionBy(RAW_DAY_COLUMN[source]).save(path)
-            appended[source] = facts["rows"] = read_table(spark, path).count() - before
+            write_table(frame, path, mode="append", partition_by=RAW_DAY_COLUMN[source])
+            # From the append's own commit: counting the table before and after would read it twice.
+            appended[source] = facts["rows"] = rows_written_by_last_commit(spark, path)
     return day, appended

@@ -43,7 +43,7 @@ from carousel.reconciliation import RECONCILIATION_FAILED
 from carousel.run_metrics import (
     RUN_ID_KEY,
 )
-from carousel.spark import LOCAL_DELTA_DEFAULTS, delta_package, kafka_package, spark_packages
+from carousel.spark import LOCAL_DELTA_DEFAULTS, holds_packages, jar_files, spark_packages
 from carousel.storage import absolute_if_local
 
 log = logging.getLogger("carousel")
@@ -310,15 +310,8 @@ def resolved_jars(spark: SparkSession, *, kafka: bool = False) -> list[str] | No
     that. None when the session holds no such local files (Spark Connect, a session without
     Delta), or lacks the Kafka package that a run with `kafka` needs.
     """
-    paths = [jar.removeprefix("file://") for jar in (spark.conf.get("spark.jars", None) or "").split(",") if jar]
-    if not paths or not all(os.path.isfile(path) for path in paths):
-        return None
-    names = {os.path.basename(path) for path in paths}
-    needed = [delta_package(), *([kafka_package()] if kafka else [])]
-    # Ivy names a resolved jar `group_artifact-version.jar`.
-    if not all("{}_{}-{}.jar".format(*coordinate.split(":")) in names for coordinate in needed):
-        return None
-    return paths
+    paths = jar_files(spark)
+    return paths if holds_packages(paths, spark_packages(kafka=kafka)) else None
 
 
 _APPEND_FLOW_TARGETS = {flow: ACTIONS_SILVER for flow in SILVER_FLOWS.values()}
